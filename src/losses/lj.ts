@@ -63,6 +63,7 @@ function powN(b: GraphBuilder, x: Value, n: number): Value {
  */
 export function ljLoss(b: GraphBuilder, features: Value, options: Partial<LJOptions> = {}, particles: 'tokens' | 'batch' = 'tokens'): Value {
   const o = validateLJOptions(options);
+  if (particles !== 'tokens' && particles !== 'batch') throw new GraphBuildError(`invalid LJ option particles=${String(particles)}: must be 'tokens' or 'batch'`);
   return b.scope('lj', () => {
     let f = features;
     if (particles === 'batch') {

@@ -58,3 +58,16 @@ export function tensor(dtype: DType, data: TypedArray, dims: readonly number[]):
 }
 
 export { ort };
+
+/**
+ * Runs a session and returns every output by name. Never pass a subset of output names to
+ * onnxruntime-node's run(): 1.22/1.23 label a subset's results with the session's LEADING output
+ * names (asking for ['correct'] returns the value of 'correct' under the key 'logits').
+ */
+export async function runAll(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, what: string): Promise<Record<string, ort.Tensor>> {
+  try {
+    return await session.run(feeds);
+  } catch (e) {
+    throw new Error(`onnxruntime failed while ${what}: ${(e as Error).message ?? String(e)}`);
+  }
+}

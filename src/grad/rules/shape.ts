@@ -79,7 +79,11 @@ registerGrad('Gather', (c, [dy]) => {
   if (typeof N !== 'number' || M === null || Q === null) {
     throw new GraphBuildError(`Gather gradient needs static index shape and static dims from the gather axis on (node ${c.node.name})`);
   }
-  const oh = b.reshape(b.oneHot(idx, N, dy!.dtype), [M, N]); // [M, N]
+  // OneHot on 1-D indices: ONNX shape inference rejects scalar indices.
+  // ORT's CPU OneHot has kernels for int64 indices with float32 (not float64) values only.
+  const idx64 = idx.dtype === 'int64' ? idx : b.cast(idx, 'int64');
+  const oh32 = b.oneHot(idx64.rank === 1 ? idx64 : b.reshape(idx64, [M]), N, 'float32');
+  const oh = dy!.dtype === 'float32' ? oh32 : b.cast(oh32, dy!.dtype); // [M, N]
   const ohT = b.transpose(oh, [1, 0]); // [N, M]
   const g3 = b.reshape(dy!, [-1, M, Q]); // [P, M, Q]
   const dx3 = b.matmul(ohT, g3); // [P, N, Q]

@@ -1,0 +1,134 @@
+/** `ljtrain build-graph`: writes a preset's graphs, initial checkpoint and manifest. */
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RunConfig, listPresets, loadPreset, validateConfig } from '../config';
+import { GraphBuilder } from '../graph/builder';
+import { backward } from '../grad/backward';
+import { ljLoss, validateLJOptions, LJVariant } from '../losses/lj';
+import { encodeModel } from '../onnx/proto';
+import { buildEval, buildNativeTrainStep } from '../artifacts/graphs';
+import { initialState, paramsFromBuilder, saveTrainState } from '../train/state';
+import { writeManifest } from '../artifacts/manifest';
+import { UserError } from '../runtime/session';
+import { choice, intList, num, posInt } from './options';
+
+export interface ModelOverrides {
+  sigma?: number; n?: number; epsilon?: number; clampMax?: number; ljVariant?: LJVariant; variant?: LJVariant;
+  lj?: boolean; ljOn?: string; ljParticles?: 'tokens' | 'batch';
+  patch?: number; dim?: number; depth?: number; heads?: number; mlpRatio?: number; hidden?: number[]; classes?: number; initSeed?: number;
+  optimizer?: 'adamw' | 'sgd';
+}
+
+/** Applies command-line overrides to a preset's model and LJ settings. */
+export function applyModelOverrides(cfg: RunConfig, o: ModelOverrides): RunConfig {
+  const c: RunConfig = JSON.parse(JSON.stringify(cfg));
+  if (o.lj === false) c.lj.enabled = false;
+  for (const k of ['sigma', 'n', 'epsilon', 'clampMax'] as const) if (o[k] !== undefined) c.lj[k] = o[k]!;
+  const variant = o.ljVariant ?? o.variant;
+  if (variant) c.lj.variant = variant;
+  if (o.ljOn) c.lj.on = o.ljOn;
+  if (o.ljParticles) c.lj.particles = o.ljParticles;
+  const m = c.model as unknown as Record<string, unknown>;
+  for (const k of ['patch', 'dim', 'depth', 'heads', 'mlpRatio'] as const) {
+    if (o[k] === undefined) continue;
+    if (c.model.type !== 'vit') throw new UserError(`--${k === 'mlpRatio' ? 'mlp-ratio' : k} applies to ViT presets only`);
+    m[k] = o[k];
+  }
+  if (o.hidden) {
+    if (c.model.type !== 'mlp') throw new UserError('--hidden applies to MLP presets only');
+    m.hidden = o.hidden;
+  }
+  if (o.classes !== undefined) c.model.classes = o.classes;
+  if (o.initSeed !== undefined) c.initSeed = o.initSeed;
+  if (o.optimizer) c.train.optimizer = o.optimizer;
+  return validateConfig(c);
+}
+
+/** Writes the standalone LJ loss graph: features [B,L,D] -> loss, features_grad. */
+export function buildLjLossGraph(shape: number[], o: ModelOverrides): GraphBuilder {
+  const variant = o.ljVariant ?? o.variant ?? 'paper';
+  let opts;
+  try {
+    opts = validateLJOptions({ sigma: o.sigma, n: o.n, epsilon: o.epsilon, clampMax: o.clampMax, variant });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const b = new GraphBuilder();
+  const f = b.input('features', 'float32', shape);
+  const loss = ljLoss(b, f, opts, 'tokens');
+  const [g] = backward(b, loss, [f]);
+  b.output(loss, 'loss');
+  b.output(g!, 'features_grad');
+  return b;
+}
+
+function writeFile(file: string, bytes: Uint8Array | string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
+}
+
+/** Builds and writes the native artifacts of a config into `out`. */
+export function writeNativeArtifacts(cfg: RunConfig, out: string): { files: string[] } {
+  fs.mkdirSync(out, { recursive: true });
+  const ts = buildNativeTrainStep(cfg, cfg.train.optimizer);
+  writeFile(path.join(out, 'train_step.onnx'), encodeModel(ts.model));
+  writeFile(path.join(out, 'eval.onnx'), encodeModel(buildEval(cfg)));
+  const state = initialState(paramsFromBuilder(ts.params), cfg.train.optimizer, cfg.train.seed, new Map());
+  saveTrainState(path.join(out, 'initial.ckpt'), state, cfg);
+  const files = ['train_step.onnx', 'eval.onnx', 'initial.ckpt'];
+  writeManifest(out, cfg, ts, files);
+  return { files };
+}
+
+export function buildGraphCommand(): Command {
+  return new Command('build-graph')
+    .description('build the train-step, eval graphs and initial checkpoint of a preset (or the standalone lj-loss graph)')
+    .option('--preset <name>', 'preset name (see --list), or lj-loss')
+    .option('--list', 'list the presets')
+    .option('--out <dir>', 'output folder (default graphs/<preset>)')
+    .option('--features-shape <B,L,D>', 'lj-loss preset: static features shape', intList('features-shape'))
+    .option('--sigma <s>', 'LJ sigma (equilibrium cosine distance)', num('sigma'))
+    .option('--n <n>', 'LJ exponent n (potential is 2n-n)', num('n'))
+    .option('--epsilon <e>', 'LJ weight epsilon', num('epsilon'))
+    .option('--clamp-max <c>', 'upper clamp of the potential', num('clamp-max'))
+    .option('--variant <v>', 'LJ form: paper or adaptive (eq. 8)', choice('variant', ['paper', 'adaptive'] as const))
+    .option('--lj-variant <v>', 'same as --variant', choice('lj-variant', ['paper', 'adaptive'] as const))
+    .option('--no-lj', 'build the baseline without the LJ loss')
+    .option('--lj-on <feature>', 'feature output the LJ loss attaches to (vit: tokens, cls; mlp: hidden)')
+    .option('--lj-particles <p>', 'tokens: rows of (b,l,d) features; batch: samples of (b,d) features', choice('lj-particles', ['tokens', 'batch'] as const))
+    .option('--patch <p>', 'ViT patch size', posInt('patch'))
+    .option('--dim <d>', 'ViT width', posInt('dim'))
+    .option('--depth <k>', 'ViT blocks', posInt('depth'))
+    .option('--heads <h>', 'ViT attention heads', posInt('heads'))
+    .option('--mlp-ratio <r>', 'ViT MLP ratio', posInt('mlp-ratio'))
+    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 256,128', intList('hidden'))
+    .option('--classes <k>', 'number of classes', posInt('classes'))
+    .option('--init-seed <s>', 'seed of the parameter initialisers', posInt('init-seed'))
+    .option('--optimizer <o>', 'optimizer built into the train step: adamw or sgd', choice('optimizer', ['adamw', 'sgd'] as const))
+    .action((o: ModelOverrides & { preset?: string; list?: boolean; out?: string; featuresShape?: number[] }) => {
+      if (o.list) {
+        for (const p of listPresets()) console.log(`${p.name.padEnd(22)} ${p.description}`);
+        console.log(`${'lj-loss'.padEnd(22)} the standalone LJ loss graph: features [B,L,D] -> loss, features_grad`);
+        return;
+      }
+      if (!o.preset) throw new UserError('build-graph needs --preset NAME (or --list)');
+      if (o.preset === 'lj-loss') {
+        const shape = o.featuresShape;
+        if (!shape) throw new UserError('--preset lj-loss needs --features-shape B,L,D');
+        if (shape.length !== 3) throw new UserError(`--features-shape must have 3 dimensions B,L,D, got ${shape.join(',')}`);
+        if (shape.some((d) => d <= 0)) throw new UserError(`--features-shape dimensions must be positive, got ${shape.join(',')}`);
+        const out = o.out ?? path.join('graphs', 'lj-loss');
+        fs.mkdirSync(out, { recursive: true });
+        const b = buildLjLossGraph(shape, o);
+        writeFile(path.join(out, 'lj_loss.onnx'), encodeModel(b.toModel({ name: 'lj_loss' })));
+        console.log(`wrote ${path.join(out, 'lj_loss.onnx')}`);
+        return;
+      }
+      const cfg = applyModelOverrides(loadPreset(o.preset), o);
+      const out = o.out ?? path.join('graphs', o.preset);
+      const { files } = writeNativeArtifacts(cfg, out);
+      console.log(`wrote ${files.concat('manifest.json').map((f) => path.join(out, f)).join(', ')}`);
+    });
+}

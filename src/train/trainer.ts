@@ -1,0 +1,142 @@
+/**
+ * The native trainer: runs the fused train-step graph on onnxruntime-node, schedules the learning
+ * rate, evaluates each epoch with the eval graph, logs metrics and writes atomic checkpoints.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RunConfig } from '../config';
+import { loadDataset } from '../data/load';
+import { epochBatches, numBatches } from '../data/batches';
+import type { Dataset } from '../data/dataset';
+import { Rng } from '../graph/rng';
+import { hyperFeeds } from '../optim/optimizers';
+import { lrAt } from '../optim/schedule';
+import { ExecutionProvider, UserError, createSession, ort, runAll, tensor } from '../runtime/session';
+import { EpochMetrics, appendMetrics, formatMetrics, readMetrics, truncateMetrics } from './metrics';
+import { Progress } from './progress';
+import { TrainState, loadTrainState, saveTrainState } from './state';
+
+export interface TrainOptions {
+  runDir: string;
+  /** Train-step and eval graph bytes. */
+  trainStep: Uint8Array;
+  evalModel: Uint8Array;
+  /** Initial state (fresh run) or the checkpoint to resume from. */
+  state: TrainState;
+  dataDir?: string;
+  threads?: number;
+  ep?: ExecutionProvider;
+  /** Print progress and metrics (default true). */
+  log?: (line: string) => void;
+  progress?: boolean;
+  /** Stop after this many epochs of this invocation (tests use it to simulate a kill). */
+  stopAfterEpochs?: number;
+  /** Test-split evaluation batch size. */
+  evalBatch?: number;
+}
+
+export interface TrainResult {
+  metrics: EpochMetrics[];
+  state: TrainState;
+}
+
+/** Feeds for the parameter and optimizer-state inputs. */
+function stateFeeds(state: TrainState, feeds: Record<string, ort.Tensor>, withOpt: boolean): void {
+  for (const [name, p] of state.params) feeds[name] = tensor('float32', p.data, p.shape);
+  if (withOpt) for (const [name, s] of state.opt) feeds[name] = tensor('float32', s.data, state.params.get(s.param)!.shape);
+}
+
+/** Evaluates a dataset with the eval graph and the given parameters. */
+export async function evaluate(session: ort.InferenceSession, state: TrainState, ds: Dataset, batch = 500): Promise<{ loss: number; acc: number }> {
+  let loss = 0, correct = 0;
+  for (const bt of epochBatches(ds, { batchSize: batch })) {
+    const feeds: Record<string, ort.Tensor> = {
+      input: tensor('float32', bt.x, [bt.size, ds.channels, ds.height, ds.width]),
+      labels: tensor('int64', bt.y, [bt.size]),
+    };
+    stateFeeds(state, feeds, false);
+    const out = await runAll(session, feeds, 'evaluating the test split');
+    loss += (out.ce_loss.data as Float32Array)[0] * bt.size;
+    correct += (out.correct.data as Float32Array)[0];
+  }
+  return { loss: loss / ds.n, acc: correct / ds.n };
+}
+
+export async function train(cfg: RunConfig, o: TrainOptions): Promise<TrainResult> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const t = cfg.train;
+  const data = loadDataset(cfg, o.dataDir);
+  if (data.embedded) log(`data: embedded Fashion-MNIST subset (${data.train.n} train / ${data.test.n} test) — see README to use the full set`);
+  else log(`data: ${data.source} (${data.train.n} train / ${data.test.n} test)`);
+  const sessCfg = { ep: o.ep ?? 'cpu', threads: o.threads ?? 0 };
+  const trainSess = await createSession(o.trainStep, sessCfg, 'train-step graph');
+  const evalSess = await createSession(o.evalModel, sessCfg, 'eval graph');
+
+  const state = o.state;
+  fs.mkdirSync(o.runDir, { recursive: true });
+  truncateMetrics(o.runDir, state.epoch);
+  const steps = numBatches(data.train.n, t.batch);
+  const [C, H, W] = cfg.model.image;
+  let ran = 0;
+  while (state.epoch < t.epochs) {
+    const epoch = state.epoch; // 0-based index of the epoch being run
+    const rng = Rng.fromState(state.rng);
+    const t0 = performance.now();
+    let ce = 0, lj = 0, correct = 0, seen = 0, lr = 0;
+    const bar = new Progress(`epoch ${epoch + 1}/${t.epochs}`, steps, o.progress !== false);
+    let i = 0;
+    for (const bt of epochBatches(data.train, { batchSize: t.batch, shuffle: true, rng, flip: t.flip })) {
+      lr = lrAt(t, epoch + i / steps, t.epochs);
+      const feeds: Record<string, ort.Tensor> = {
+        input: tensor('float32', bt.x, [bt.size, C, H, W]),
+        labels: tensor('int64', bt.y, [bt.size]),
+      };
+      for (const [k, v] of Object.entries(hyperFeeds(t, lr, state.step + 1))) feeds[k] = tensor('float32', Float32Array.of(v), []);
+      stateFeeds(state, feeds, true);
+      const out = await runAll(trainSess, feeds, `running train step ${state.step + 1}`);
+      const l = (out.loss.data as Float32Array)[0];
+      if (!Number.isFinite(l)) throw new UserError(`training diverged: loss is ${l} at epoch ${epoch + 1} step ${i + 1} (lower --lr?)`);
+      for (const [input, output] of state.nextNames) {
+        const data = out[output].data as Float32Array;
+        const p = state.params.get(input);
+        if (p) p.data = data;
+        else state.opt.get(input)!.data = data;
+      }
+      state.step++;
+      const c = (out.ce_loss.data as Float32Array)[0], j = (out.lj_loss.data as Float32Array)[0];
+      ce += c * bt.size;
+      lj += j * bt.size;
+      correct += (out.correct.data as Float32Array)[0];
+      seen += bt.size;
+      i++;
+      bar.tick({ loss: c + j, lr });
+    }
+    const trainSeconds = (performance.now() - t0) / 1000;
+    bar.stop();
+    const ev = await evaluate(evalSess, state, data.test, o.evalBatch);
+    const prevMax = readMetrics(o.runDir).reduce((m, r) => Math.max(m, r.test_acc), 0);
+    const m: EpochMetrics = {
+      epoch: epoch + 1,
+      lr,
+      train_ce: ce / seen,
+      train_lj: lj / seen,
+      train_acc: correct / seen,
+      test_loss: ev.loss,
+      test_acc: ev.acc,
+      max_test_acc: Math.max(prevMax, ev.acc),
+      epoch_seconds: (performance.now() - t0) / 1000,
+      samples_per_s: seen / trainSeconds,
+    };
+    state.epoch = epoch + 1;
+    state.rng = rng.state();
+    appendMetrics(o.runDir, m);
+    saveTrainState(path.join(o.runDir, 'last.ckpt'), state, cfg);
+    if (ev.acc >= prevMax) saveTrainState(path.join(o.runDir, 'best.ckpt'), state, cfg);
+    log(formatMetrics(m));
+    ran++;
+    if (o.stopAfterEpochs !== undefined && ran >= o.stopAfterEpochs) break;
+  }
+  return { metrics: readMetrics(o.runDir), state };
+}
+
+export { loadTrainState };
