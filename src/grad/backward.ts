@@ -54,7 +54,8 @@ export function backward(b: GraphBuilder, loss: Value, wrt: Value[], opts: Backw
     return s;
   };
 
-  return b.scope('grad', () => {
+  const start = b.nodes.length;
+  const grads = b.scope('grad', () => {
     push(loss, opts.seed ?? b.constant(loss.dtype, loss.shape as number[], [1]));
     for (const n of onPath) {
       const dys = n.outputs.map(total);
@@ -86,4 +87,23 @@ export function backward(b: GraphBuilder, loss: Value, wrt: Value[], opts: Backw
     }
     return wrt.map(total);
   });
+  pruneUnused(b, start, grads);
+  return grads;
+}
+
+/**
+ * Drops the nodes this pass emitted that no returned gradient needs. Rules build a gradient for
+ * every input (e.g. dX = dY·Wᵀ of a first layer, whose X is data), and onnxruntime runs such
+ * unused nodes all the same: it does not prune a graph to its outputs.
+ */
+function pruneUnused(b: GraphBuilder, start: number, grads: (Value | null)[]): void {
+  const live = new Set<Value>(grads.filter((g): g is Value => g !== null));
+  const kept: Node[] = [];
+  for (let i = b.nodes.length - 1; i >= start; i--) {
+    const n = b.nodes[i];
+    if (!n.outputs.some((o) => live.has(o))) continue;
+    kept.push(n);
+    for (const v of n.inputs) if (v) live.add(v);
+  }
+  b.nodes.splice(start, b.nodes.length - start, ...kept.reverse());
 }

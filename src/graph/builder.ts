@@ -272,7 +272,10 @@ export class GraphBuilder {
    */
   toModel(opts: { name?: string; paramsAsInputs?: boolean; extraOpsets?: Record<string, number>; docString?: string } = {}): onnx.ModelProto {
     const vi = (v: Value) => valueInfo(v);
-    const inits: onnx.ITensorProto[] = this.consts.map((c) => makeTensorProto(c.value.name, c.value.dtype, c.dims, c.data));
+    // Constants no node or output uses (e.g. left by nodes that backward() pruned) are not written.
+    const used = new Set<Value>(this.outputs);
+    for (const n of this.nodes) for (const v of n.inputs) if (v) used.add(v);
+    const inits: onnx.ITensorProto[] = this.consts.filter((c) => used.has(c.value)).map((c) => makeTensorProto(c.value.name, c.value.dtype, c.dims, c.data));
     const paramInputs: onnx.IValueInfoProto[] = [];
     for (const p of this.params) {
       if (opts.paramsAsInputs) paramInputs.push(vi(p.value));

@@ -71,7 +71,8 @@ function reduce(axesFromInput: boolean): InferFn {
   return (ins, attrs) => {
     const x = req(ins, 0);
     const keep = intAttr(attrs, 'keepdims', 1) === 1;
-    let axes: number[] | null = axesFromInput ? (ins[1] ? constInts(ins[1], 'axes') : null) : intsAttr(attrs, 'axes');
+    // Axes come as an input for ReduceSum (opset 13+) and for every reduction from opset 18.
+    let axes: number[] | null = axesFromInput || ins[1] ? (ins[1] ? constInts(ins[1], 'axes') : null) : intsAttr(attrs, 'axes');
     if (!axes || axes.length === 0) axes = x.shape.map((_, i) => i);
     const ax = new Set(axes.map((a) => normAxis(a, x.rank)));
     const shape: Shape = [];

@@ -91,14 +91,16 @@ export function ljLoss(b: GraphBuilder, features: Value, options: Partial<LJOpti
       eye = b.cast(b.op('EyeLike', [zeros], { dtype: aInt(1) }), 'bool');
     }
     const rDiag = b.where(eye, o.sigma, r);
-    const rc = b.clip(rDiag, R_MIN, null);
 
-    // p* solves p² − p = clamp_max; for s beyond s_max every variant's V is clamped anyway, so
-    // clipping s there changes neither value nor gradient but keeps (σ/r)^{2n} finite in float32
-    // (torch overflows to inf and back-propagates NaN there for large n).
+    // Overflow guard folded into the lower clamp of r. p* solves p² − p = clamp_max; for
+    // s = σ/r beyond s_max = (p*+1)^(1/n) every variant's V is clamped anyway, so clamping r at
+    // max(1e-3, σ/s_max) instead of 1e-3 changes neither value nor gradient (both are the clamped
+    // constant and 0 there) but keeps (σ/r)^{2n} finite in float32 (torch overflows to inf and
+    // back-propagates NaN there for large n). One Clip instead of two.
     const pStar = (1 + Math.sqrt(1 + 4 * o.clampMax)) / 2;
     const sMax = Math.pow(pStar + 1, 1 / o.n);
-    const s = b.clip(b.div(o.sigma, rc), null, sMax);
+    const rc = b.clip(rDiag, Math.max(R_MIN, o.sigma / sMax), null);
+    const s = b.div(o.sigma, rc);
     const pN = powN(b, s, o.n);
     const p2N = b.mul(pN, pN);
     const attraction = o.variant === 'adaptive' ? b.mul(b.where(eye, 1, cos), pN) : pN;

@@ -126,6 +126,9 @@ registerGrad('LayerNormalization', (c, dys) => {
   const { b } = c;
   const x = c.x(0), scale = c.x(1);
   const bias = c.node.inputs[2] ?? null;
+  if (dys[1] || dys[2]) {
+    throw new GraphBuildError(`LayerNormalization gradient through the Mean/InvStdDev outputs is not supported (node ${c.node.name})`);
+  }
   const dy = dys[0];
   if (!dy) return [null, null, null];
   const axis = normAxis(intAttr(c.node, 'axis', -1), x.rank);
