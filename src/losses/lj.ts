@@ -33,7 +33,9 @@ export const NORM_EPS = 1e-12;
 
 /** Checks options, naming the bad one. */
 export function validateLJOptions(o: Partial<LJOptions>): LJOptions {
-  const r = { ...LJ_DEFAULTS, ...o };
+  // Options left undefined take the defaults (a spread would let an explicit undefined through).
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const r: LJOptions = { ...LJ_DEFAULTS, ...given };
   const bad = (k: string, v: unknown, why: string) => new GraphBuildError(`invalid LJ option ${k}=${String(v)}: ${why}`);
   if (!Number.isFinite(r.sigma) || r.sigma <= 0) throw bad('sigma', r.sigma, 'must be a number > 0');
   if (!Number.isFinite(r.n) || r.n <= 0) throw bad('n', r.n, 'must be a number > 0');
