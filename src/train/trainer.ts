@@ -18,9 +18,11 @@ import { TrainState, loadTrainState, saveTrainState } from './state';
 
 export interface TrainOptions {
   runDir: string;
-  /** Train-step and eval graph bytes. */
-  trainStep: Uint8Array;
-  evalModel: Uint8Array;
+  /** Native backend: train-step and eval graph bytes. */
+  trainStep?: Uint8Array;
+  evalModel?: Uint8Array;
+  /** Another backend (e.g. ORT training), made once the state is known. */
+  backend?: (state: TrainState) => Promise<TrainBackend>;
   /** Initial state (fresh run) or the checkpoint to resume from. */
   state: TrainState;
   dataDir?: string;
@@ -62,17 +64,76 @@ export async function evaluate(session: ort.InferenceSession, state: TrainState,
   return { loss: loss / ds.n, acc: correct / ds.n };
 }
 
+export interface StepResult {
+  loss: number;
+  ce: number;
+  lj: number;
+  correct: number;
+}
+
+/**
+ * What runs the steps: the native fused train step on onnxruntime-node, or ORT's training runtime.
+ * The trainer owns the loop, schedule, data order, metrics and checkpoints; a backend owns the
+ * parameters while training and writes them back into the TrainState on sync().
+ */
+export interface TrainBackend {
+  readonly name: string;
+  /** One optimizer step (number state.step + 1) on a batch at learning rate lr. */
+  step(x: Float32Array, y: BigInt64Array, dims: number[], lr: number): Promise<StepResult>;
+  evaluate(ds: Dataset): Promise<{ loss: number; acc: number }>;
+  /** Brings state.params / state.opt up to date (before a checkpoint or the end). */
+  sync(): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** The native backend: one onnxruntime-node run does forward, backward and the update. */
+export class NativeBackend implements TrainBackend {
+  readonly name = 'native';
+  private constructor(private readonly cfg: RunConfig, private readonly state: TrainState, private readonly trainSess: ort.InferenceSession, private readonly evalSess: ort.InferenceSession, private readonly evalBatch?: number) {}
+
+  static async create(cfg: RunConfig, state: TrainState, trainStep: Uint8Array, evalModel: Uint8Array, sess: { ep?: ExecutionProvider; threads?: number }, evalBatch?: number): Promise<NativeBackend> {
+    const sessCfg = { ep: sess.ep ?? 'cpu', threads: sess.threads ?? 0 };
+    const trainSess = await createSession(trainStep, sessCfg, 'train-step graph');
+    const evalSess = await createSession(evalModel, sessCfg, 'eval graph');
+    return new NativeBackend(cfg, state, trainSess, evalSess, evalBatch);
+  }
+
+  async step(x: Float32Array, y: BigInt64Array, dims: number[], lr: number): Promise<StepResult> {
+    const state = this.state;
+    const feeds: Record<string, ort.Tensor> = { input: tensor('float32', x, dims), labels: tensor('int64', y, [dims[0]]) };
+    for (const [k, v] of Object.entries(hyperFeeds(this.cfg.train, lr, state.step + 1))) feeds[k] = tensor('float32', Float32Array.of(v), []);
+    stateFeeds(state, feeds, true);
+    const out = await runAll(this.trainSess, feeds, `running train step ${state.step + 1}`);
+    for (const [input, output] of state.nextNames) {
+      const data = out[output].data as Float32Array;
+      const p = state.params.get(input);
+      if (p) p.data = data;
+      else state.opt.get(input)!.data = data;
+    }
+    const f = (k: string) => (out[k].data as Float32Array)[0];
+    return { loss: f('loss'), ce: f('ce_loss'), lj: f('lj_loss'), correct: f('correct') };
+  }
+
+  evaluate(ds: Dataset): Promise<{ loss: number; acc: number }> {
+    return evaluate(this.evalSess, this.state, ds, this.evalBatch);
+  }
+
+  async sync(): Promise<void> {}
+
+  async release(): Promise<void> {
+    await this.trainSess.release();
+    await this.evalSess.release();
+  }
+}
+
 export async function train(cfg: RunConfig, o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((l: string) => console.log(l));
   const t = cfg.train;
   const data = loadDataset(cfg, o.dataDir);
   if (data.embedded) log(`data: embedded Fashion-MNIST subset (${data.train.n} train / ${data.test.n} test) — see README to use the full set`);
   else log(`data: ${data.source} (${data.train.n} train / ${data.test.n} test)`);
-  const sessCfg = { ep: o.ep ?? 'cpu', threads: o.threads ?? 0 };
-  const trainSess = await createSession(o.trainStep, sessCfg, 'train-step graph');
-  const evalSess = await createSession(o.evalModel, sessCfg, 'eval graph');
-
   const state = o.state;
+  const backend = o.backend ? await o.backend(state) : await NativeBackend.create(cfg, state, o.trainStep!, o.evalModel!, o, o.evalBatch);
   fs.mkdirSync(o.runDir, { recursive: true });
   truncateMetrics(o.runDir, state.epoch);
   const steps = numBatches(data.train.n, t.batch);
@@ -87,33 +148,21 @@ export async function train(cfg: RunConfig, o: TrainOptions): Promise<TrainResul
     let i = 0;
     for (const bt of epochBatches(data.train, { batchSize: t.batch, shuffle: true, rng, flip: t.flip })) {
       lr = lrAt(t, epoch + i / steps, t.epochs);
-      const feeds: Record<string, ort.Tensor> = {
-        input: tensor('float32', bt.x, [bt.size, C, H, W]),
-        labels: tensor('int64', bt.y, [bt.size]),
-      };
-      for (const [k, v] of Object.entries(hyperFeeds(t, lr, state.step + 1))) feeds[k] = tensor('float32', Float32Array.of(v), []);
-      stateFeeds(state, feeds, true);
-      const out = await runAll(trainSess, feeds, `running train step ${state.step + 1}`);
-      const l = (out.loss.data as Float32Array)[0];
-      if (!Number.isFinite(l)) throw new UserError(`training diverged: loss is ${l} at epoch ${epoch + 1} step ${i + 1} (lower --lr?)`);
-      for (const [input, output] of state.nextNames) {
-        const data = out[output].data as Float32Array;
-        const p = state.params.get(input);
-        if (p) p.data = data;
-        else state.opt.get(input)!.data = data;
-      }
+      const r = await backend.step(bt.x, bt.y, [bt.size, C, H, W], lr);
+      if (!Number.isFinite(r.loss)) throw new UserError(`training diverged: loss is ${r.loss} at epoch ${epoch + 1} step ${i + 1} (lower --lr?)`);
       state.step++;
-      const c = (out.ce_loss.data as Float32Array)[0], j = (out.lj_loss.data as Float32Array)[0];
+      const c = r.ce, j = r.lj;
       ce += c * bt.size;
       lj += j * bt.size;
-      correct += (out.correct.data as Float32Array)[0];
+      correct += r.correct;
       seen += bt.size;
       i++;
       bar.tick({ loss: c + j, lr });
     }
     const trainSeconds = (performance.now() - t0) / 1000;
     bar.stop();
-    const ev = await evaluate(evalSess, state, data.test, o.evalBatch);
+    const ev = await backend.evaluate(data.test);
+    await backend.sync();
     const prevMax = readMetrics(o.runDir).reduce((m, r) => Math.max(m, r.test_acc), 0);
     const m: EpochMetrics = {
       epoch: epoch + 1,
@@ -136,6 +185,8 @@ export async function train(cfg: RunConfig, o: TrainOptions): Promise<TrainResul
     ran++;
     if (o.stopAfterEpochs !== undefined && ran >= o.stopAfterEpochs) break;
   }
+  await backend.sync();
+  await backend.release();
   return { metrics: readMetrics(o.runDir), state };
 }
 
