@@ -77,13 +77,25 @@ function transposeLast2(b: GraphBuilder, v: Value): Value {
   return b.transpose(v, perm);
 }
 
+function isLast2Transpose(v: Value): boolean {
+  const n = v.producer;
+  if (!n || n.opType !== 'Transpose') return false;
+  const a = n.attrs.perm;
+  if (!a || a.kind !== 'ints') return false;
+  const r = a.v.length;
+  return a.v.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 2 ? r - 1 : r - 2)));
+}
+
 // MatMul (rank >= 2): dA = dY B^T, dB = A^T dY, each summed over broadcast batch dims.
 registerGrad('MatMul', (c, [dy]) => {
   const { b } = c;
   const A = c.x(0), B = c.x(1);
   if (A.rank < 2 || B.rank < 2) throw new GraphBuildError(`MatMul gradient needs rank >= 2 operands (node ${c.node.name})`);
-  const dA = b.matmul(dy!, transposeLast2(b, B));
-  const dB = b.matmul(transposeLast2(b, A), dy!);
+  // An operand that is itself a last-two-axes Transpose gets its gradient in transposed form,
+  // (dyᵀA)ᵀ, so the Transpose rule's inverse cancels against it (ORT removes the pair and fuses
+  // the other into the MatMul) instead of transposing a full gradient tensor (cos = f̂ f̂ᵀ in LJ).
+  const dA = isLast2Transpose(A) ? transposeLast2(b, b.matmul(B, transposeLast2(b, dy!))) : b.matmul(dy!, transposeLast2(b, B));
+  const dB = isLast2Transpose(B) ? transposeLast2(b, b.matmul(transposeLast2(b, dy!), A)) : b.matmul(transposeLast2(b, A), dy!);
   return [c.unbroadcast(dA, A), c.unbroadcast(dB, B)];
 });
 
