@@ -277,7 +277,8 @@ export function reshapeShape(inShape: Shape, target: number[]): Shape {
     } else if (leftover.length === 1 && inNum === outNum) {
       out[inferIdx] = leftover[0];
     } else {
-      out[inferIdx] = `${leftover.join('*')}*${inNum}/${outNum}`;
+      // Canonical form, so two reshapes of the same data agree (batch*50, not batch*12800/256).
+      out[inferIdx] = inNum % outNum === 0 ? `${leftover.join('*')}*${inNum / outNum}` : `${leftover.join('*')}*${inNum}/${outNum}`;
     }
   } else if (leftover.length > 0 || inNum !== outNum) {
     throw new Error(`cannot reshape ${shapeStr(inShape)} (${inNum} elements) to ${JSON.stringify(target)}`);

@@ -95,7 +95,15 @@ registerGrad('MatMul', (c, [dy]) => {
   // (dyᵀA)ᵀ, so the Transpose rule's inverse cancels against it (ORT removes the pair and fuses
   // the other into the MatMul) instead of transposing a full gradient tensor (cos = f̂ f̂ᵀ in LJ).
   const dA = isLast2Transpose(A) ? transposeLast2(b, b.matmul(B, transposeLast2(b, dy!))) : b.matmul(dy!, transposeLast2(b, B));
-  const dB = isLast2Transpose(B) ? transposeLast2(b, b.matmul(transposeLast2(b, dy!), A)) : b.matmul(transposeLast2(b, A), dy!);
+  let dB: Value;
+  if (isLast2Transpose(B)) dB = transposeLast2(b, b.matmul(transposeLast2(b, dy!), A));
+  else if (B.rank === 2 && A.rank > 2 && typeof A.shape[A.rank - 1] === 'number' && typeof dy!.shape[dy!.rank - 1] === 'number') {
+    // A weight shared across batch dims: one (K, M·…)·(M·…, N) GEMM instead of a batched
+    // outer product per sample followed by a ReduceSum over the batch.
+    const a2 = b.reshape(A, [-1, A.shape[A.rank - 1] as number]);
+    const g2 = b.reshape(dy!, [-1, dy!.shape[dy!.rank - 1] as number]);
+    dB = b.matmul(b.transpose(a2, [1, 0]), g2);
+  } else dB = b.matmul(transposeLast2(b, A), dy!);
   return [c.unbroadcast(dA, A), c.unbroadcast(dB, B)];
 });
 
