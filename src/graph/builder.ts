@@ -238,6 +238,10 @@ export class GraphBuilder {
   slice(x: Value, starts: number[], ends: number[], axes: number[]): Value {
     return this.op('Slice', [x, this.ints(starts), this.ints(ends), this.ints(axes)]);
   }
+  /** Splits x along axis into pieces of the given sizes. */
+  split(x: Value, sizes: number[], axis: number): Value[] {
+    return this.node('Split', [x, this.ints(sizes)], { axis: aInt(axis) }, { outputs: sizes.length });
+  }
   gather(x: Value, indices: Value, axis = 0): Value { return this.op('Gather', [x, indices], { axis: aInt(axis) }); }
   squeeze(x: Value, axes: number[]): Value { return this.op('Squeeze', [x, this.ints(axes)]); }
   unsqueeze(x: Value, axes: number[]): Value { return this.op('Unsqueeze', [x, this.ints(axes)]); }

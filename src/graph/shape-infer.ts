@@ -181,6 +181,16 @@ export const SHAPE_INFER: Record<string, InferFn> = {
     });
     return [{ dtype: x.dtype, shape: out }];
   },
+  Split: (ins, attrs, nOut) => {
+    const x = req(ins, 0);
+    const axis = normAxis(intAttr(attrs, 'axis', 0), x.rank);
+    const d = x.shape[axis];
+    const sizes = ins[1] ? constInts(ins[1], 'Split sizes') : null;
+    if (!sizes) throw new Error('Split needs explicit sizes');
+    if (sizes.length !== nOut) throw new Error(`${sizes.length} split sizes for ${nOut} outputs`);
+    if (typeof d === 'number' && sizes.reduce((p, q) => p + q, 0) !== d) throw new Error(`split sizes [${sizes}] do not sum to dimension ${d} of ${shapeStr(x.shape)}`);
+    return sizes.map((n) => ({ dtype: x.dtype, shape: x.shape.map((e, i) => (i === axis ? n : e)) }));
+  },
   Gather: (ins, attrs) => {
     const x = req(ins, 0), idx = req(ins, 1);
     const axis = normAxis(intAttr(attrs, 'axis', 0), x.rank);

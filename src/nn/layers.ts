@@ -52,11 +52,11 @@ export function selfAttention(b: GraphBuilder, x: Value, heads: number): Value {
   if (D % heads !== 0) throw new GraphBuildError(`${b.scopePath}: dim ${D} is not divisible by heads ${heads}`);
   const hd = D / heads;
   const qkv = b.scope('qkv', () => linear(b, x, 3 * D, { init: 'vit' }));
-  const qkv5 = b.reshape(qkv, [-1, L, 3, heads, hd]);
-  const part = (i: number) => b.reshape(b.slice(qkv5, [i], [i + 1], [2]), [-1, L, heads, hd]);
-  const q = b.transpose(b.mul(part(0), 1 / Math.sqrt(hd)), [0, 2, 1, 3]); // (b, h, l, hd)
-  const kT = b.transpose(part(1), [0, 2, 3, 1]); // (b, h, hd, l)
-  const v = b.transpose(part(2), [0, 2, 1, 3]);
+  // Split (its gradient is one Concat) rather than Slice (a Pad per piece plus a Sum).
+  const [q0, k0, v0] = b.split(qkv, [D, D, D], -1).map((t) => b.reshape(t, [-1, L, heads, hd]));
+  const q = b.transpose(b.mul(q0, 1 / Math.sqrt(hd)), [0, 2, 1, 3]); // (b, h, l, hd)
+  const kT = b.transpose(k0, [0, 2, 3, 1]); // (b, h, hd, l)
+  const v = b.transpose(v0, [0, 2, 1, 3]);
   const attn = b.softmax(b.matmul(q, kT), -1);
   const o = b.reshape(b.transpose(b.matmul(attn, v), [0, 2, 1, 3]), [-1, L, D]);
   return b.scope('proj', () => linear(b, o, D, { init: 'vit' }));

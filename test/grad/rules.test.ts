@@ -170,6 +170,8 @@ export const CASES: VjpCase[] = [
   { name: 'Concat axis 1 [2,1],[2,3],[2,2]', ins: [{ shape: [2, 1] }, { shape: [2, 3] }, { shape: [2, 2] }], f: (b, xs) => b.concat(xs, 1) },
   { name: 'Concat axis -1 [2,3,1],[2,3,2]', ins: [{ shape: [2, 3, 1] }, { shape: [2, 3, 2] }], f: (b, xs) => b.concat(xs, -1) },
   { name: 'Concat x with itself', ins: [{ shape: [2, 3] }], f: (b, [x]) => b.concat([x, x], 0) },
+  { name: 'Split axis -1 [2,3,6] into 1,2,3, all used', ins: [{ shape: [2, 3, 6] }], f: (b, [x]) => { const [p, q, r] = b.split(x, [1, 2, 3], -1); return b.concat([b.mul(p, 2), b.mul(q, q), b.exp(r)], -1); } },
+  { name: 'Split axis 0 [4,3] into 1,3, second unused', ins: [{ shape: [4, 3] }], f: (b, [x]) => b.mul(b.split(x, [1, 3], 0)[0], 3) },
   { name: 'Slice [4,5] rows 1:3', ins: [{ shape: [4, 5] }], f: (b, [x]) => b.slice(x, [1], [3], [0]) },
   { name: 'Slice [4,5] cols -3:-1 (negative)', ins: [{ shape: [4, 5] }], f: (b, [x]) => b.slice(x, [-3], [-1], [1]) },
   { name: 'Slice [4,5] axis -1 -2:1000 (end past the size)', ins: [{ shape: [4, 5] }], f: (b, [x]) => b.slice(x, [-2], [1000], [-1]) },

@@ -89,3 +89,16 @@ registerGrad('Gather', (c, [dy]) => {
   const dx3 = b.matmul(ohT, g3); // [P, N, Q]
   return [reshapeBack(c, dx3), null];
 });
+
+// Split: the input gradient is the Concat of the pieces' gradients (zeros for unused pieces).
+registerGrad('Split', (c, dys) => {
+  const { b } = c;
+  const a = c.node.attrs.axis;
+  const axis = a && a.kind === 'int' ? a.v : 0;
+  const parts = dys.map((g, i) => {
+    if (g) return g;
+    const y = c.y(i);
+    return b.op('ConstantOfShape', [b.shapeOf(y)], { value: { kind: 'tensor', dtype: y.dtype, dims: [1], data: y.dtype === 'float64' ? new Float64Array(1) : new Float32Array(1) } }, { shapes: [y.shape], dtypes: [y.dtype] });
+  });
+  return [b.concat(parts, axis), null];
+});
