@@ -51,7 +51,17 @@ export interface AdamWOptions {
   correctBias?: boolean;
 }
 
+/** The optimizer algorithms the ORT training runtime knows (one node, one group). */
+export type OrtOptimizerKind = 'adamw' | 'sgd';
+
 export interface OptimizerModelOptions {
+  /**
+   * 'adamw' (default): com.microsoft AdamWOptimizer, torch.optim.AdamW semantics.
+   * 'sgd': com.microsoft SGDOptimizerV2, which is p ← p − lr·g and nothing else (no momentum, no
+   * weight decay, no state; torch.optim.SGD with momentum 0 and weight_decay 0). Weight decay can be
+   * folded into the training model's gradient (g + wd·p, torch SGD's coupled decay); momentum cannot.
+   */
+  optimizer?: OrtOptimizerKind;
   adamw?: AdamWOptions;
   /**
    * The learning rate the optimizer applies: a constant, or a table indexed by optimizer step − 1
@@ -83,6 +93,22 @@ export interface OrtArtifactOptions extends OptimizerModelOptions {
   properties?: CheckpointProperties;
   /** Store zero AdamW moments and step 0 in the initial checkpoint (default true). */
   optimizerState?: boolean;
+  /**
+   * Gradients of the loss w.r.t. the trainable parameters (same order), already built on `b`
+   * (e.g. by buildGradientCore). Without it, buildOrtArtifacts runs backward() itself.
+   */
+  grads?: (Value | null)[];
+  /**
+   * The eval model to write. Required with `grads` (the builder then already holds the backward
+   * pass); its outputs must be the first outputs of the training model, in the same order
+   * (onnxruntime-web 1.19 labels eval results with the training output names, by position).
+   */
+  evalModel?: onnx.ModelProto;
+  /**
+   * More training-model outputs, after `outputs` and before the accumulator flags (e.g. each
+   * parameter's gradient under a name the runtime does not hide, such as `P.gradient`).
+   */
+  extraTrainingOutputs?: Value[];
 }
 
 /** One parameter in the flat order the runtime uses (getContiguousParameters / loadParametersBuffer). */
@@ -130,21 +156,35 @@ export function buildOrtArtifacts(b: GraphBuilder, loss: Value, opts: OrtArtifac
 
   const outputs = opts.outputs ?? (b.outputs.includes(loss) ? [...b.outputs] : [loss, ...b.outputs]);
   if (!outputs.includes(loss)) fail(`the outputs do not include the loss ${loss.name}`);
-  if (new Set(outputs.map((v) => v.name)).size !== outputs.length) fail('duplicate output names');
-  for (const v of outputs) if (reserved(v.name)) fail(`output name ${v.name} is reserved for ORT's gradient plumbing (the runtime would hide it)`);
+  const extra = opts.extraTrainingOutputs ?? [];
+  const allOut = [...outputs, ...extra];
+  if (new Set(allOut.map((v) => v.name)).size !== allOut.length) fail('duplicate output names');
+  for (const v of allOut) if (reserved(v.name)) fail(`output name ${v.name} is reserved for ORT's gradient plumbing (the runtime would hide it)`);
+  if (opts.grads && !opts.evalModel) fail('precomputed grads need an evalModel (the builder already holds the backward pass)');
 
   const layout: ParamLayout[] = b.params.map((p) => ({ name: p.value.name, shape: staticShape(p.value), trainable: byName.get(p.value.name)!.trainable }));
   const userInputs = b.inputs.map((v) => v.name);
   const msOpset = { [MS_DOMAIN]: 1 };
 
   // Eval model: forward + loss as built so far, parameters as inputs.
-  const evalModel = b.toModel({ name: 'eval', paramsAsInputs: true, docString: 'ljtrain ORT eval model' });
-  evalModel.graph!.output = outputs.map(valueInfo);
+  let evalModel: onnx.ModelProto;
+  if (opts.evalModel) {
+    evalModel = opts.evalModel;
+    const names = (evalModel.graph?.output ?? []).map((o) => o.name);
+    const want = allOut.map((v) => v.name);
+    if (names.length === 0 || names.some((n, i) => n !== want[i])) {
+      fail(`the eval model's outputs [${names.join(', ')}] must be the first outputs of the training model [${want.join(', ')}], in order`);
+    }
+  } else {
+    evalModel = b.toModel({ name: 'eval', paramsAsInputs: true, docString: 'ljtrain ORT eval model' });
+    evalModel.graph!.output = outputs.map(valueInfo);
+  }
 
   // Training model: gradients, then one accumulator per trainable parameter.
   const trainable = b.params.filter((p) => byName.get(p.value.name)!.trainable);
   if (trainable.length === 0) fail('no trainable parameters');
-  const grads = backward(b, loss, trainable.map((p) => p.value));
+  if (opts.grads && opts.grads.length !== trainable.length) fail(`${opts.grads.length} gradients given for ${trainable.length} trainable parameters`);
+  const grads = opts.grads ?? backward(b, loss, trainable.map((p) => p.value));
   const lazy = b.input(LAZY_RESET_GRAD, 'bool', [1]);
   const accOuts: Value[] = [];
   const bufInputs: Value[] = [];
@@ -164,7 +204,7 @@ export function buildOrtArtifacts(b: GraphBuilder, loss: Value, opts: OrtArtifac
   // Input order: user inputs, parameters, gradient buffers, lazy_reset_grad (as onnxblock writes them).
   const vi = new Map((g.input ?? []).map((x) => [x.name!, x]));
   g.input = [...userInputs, ...layout.map((p) => p.name), ...bufInputs.map((v) => v.name), LAZY_RESET_GRAD].map((n) => vi.get(n)!);
-  g.output = [...outputs, ...accOuts].map(valueInfo);
+  g.output = [...allOut, ...accOuts].map(valueInfo);
 
   const optimizerModel = buildOptimizerModel({ ...opts, opset: opts.opset ?? b.opset, irVersion: opts.irVersion ?? b.irVersion });
 
@@ -180,11 +220,49 @@ export function buildOrtArtifacts(b: GraphBuilder, loss: Value, opts: OrtArtifac
       initialLearningRate: lrAtStep(opts.lr, 1),
       states: trainable.map((p) => ({
         paramName: p.value.name,
-        momentums: ADAMW_MOMENTUM_NAMES.map((m) => ({ name: m, dims: staticShape(p.value), data: new Float32Array(p.init.length) })),
+        momentums: momentumNames(opts.optimizer).map((m) => ({ name: m, dims: staticShape(p.value), data: new Float32Array(p.init.length) })),
       })),
     };
   }
   return { trainingModel, evalModel, optimizerModel, checkpoint, params: layout, inputs: userInputs, outputs: outputs.map((v) => v.name) };
+}
+
+/**
+ * Momentum names ORT keeps per trainable parameter: AdamW momentum0 (m) and momentum1 (v); SGD
+ * momentum0 (allocated by the runtime, unused by SGDOptimizerV2).
+ */
+export function momentumNames(kind: OrtOptimizerKind = 'adamw'): readonly string[] {
+  return kind === 'sgd' ? ADAMW_MOMENTUM_NAMES.slice(0, 1) : ADAMW_MOMENTUM_NAMES;
+}
+
+/**
+ * The float32 factor f closest to lr / runtimeLr such that float32(float32(runtimeLr) · f) is
+ * float32(lr) whenever such an f exists (for runtimeLr 0.001 about 98% of learning rates; the
+ * others come out 1 ulp away): the runtime then applies bit for bit the float32 learning rate a
+ * host-fed graph would get.
+ */
+export function lrScale(lr: number, runtimeLr: number): number {
+  const want = Math.fround(lr);
+  const r = Math.fround(runtimeLr);
+  const f0 = Math.fround(want / r);
+  if (Math.fround(r * f0) === want || lr === 0) return f0;
+  const buf = new Float32Array(1);
+  const bits = new Int32Array(buf.buffer);
+  let best = f0;
+  let bestErr = Math.abs(Math.fround(r * f0) - want);
+  for (let d = 1; d <= 8; d++) {
+    for (const s of [1, -1]) {
+      buf[0] = f0;
+      bits[0] += s * d;
+      const err = Math.abs(Math.fround(r * buf[0]) - want);
+      if (err === 0) return buf[0];
+      if (err < bestErr) {
+        best = buf[0];
+        bestErr = err;
+      }
+    }
+  }
+  return best;
 }
 
 /** The learning rate the optimizer model applies at optimizer step `step` (1-based). */
@@ -225,6 +303,8 @@ const A = onnx.AttributeProto.AttributeType;
  * so with the web runtime (learning_rate fixed at 0.001) the update uses exactly lr / lr[step − 1].
  */
 export function buildOptimizerModel(opts: OptimizerModelOptions = {}): onnx.ModelProto {
+  const kind = opts.optimizer ?? 'adamw';
+  if (kind !== 'adamw' && kind !== 'sgd') fail(`unknown optimizer '${String(kind)}' (ORT training has adamw and sgd)`);
   const a = opts.adamw ?? {};
   const beta1 = a.beta1 ?? 0.9;
   const beta2 = a.beta2 ?? 0.999;
@@ -252,12 +332,12 @@ export function buildOptimizerModel(opts: OptimizerModelOptions = {}): onnx.Mode
   let lrName = 'learning_rate';
   if (typeof lr === 'number') {
     if (lr !== runtimeLr) {
-      inits.push(makeTensorProto('lr_scale', 'float32', [1], Float32Array.of(lr / runtimeLr)));
+      inits.push(makeTensorProto('lr_scale', 'float32', [1], Float32Array.of(lrScale(lr, runtimeLr))));
       node('Mul', ['learning_rate', 'lr_scale'], 'lr_effective');
       lrName = 'lr_effective';
     }
   } else {
-    inits.push(makeTensorProto('lr_table', 'float32', [lrs.length], Float32Array.from(lrs, (x) => x / runtimeLr)));
+    inits.push(makeTensorProto('lr_table', 'float32', [lrs.length], Float32Array.from(lrs, (x) => lrScale(x, runtimeLr))));
     inits.push(makeTensorProto('one_i64', 'int64', [1], BigInt64Array.of(1n)));
     inits.push(makeTensorProto('zero_i64', 'int64', [1], BigInt64Array.of(0n)));
     inits.push(makeTensorProto('last_i64', 'int64', [1], BigInt64Array.of(BigInt(lrs.length - 1))));
@@ -267,6 +347,32 @@ export function buildOptimizerModel(opts: OptimizerModelOptions = {}): onnx.Mode
     node('Gather', ['lr_table', 'lr_index'], 'lr_scale', '', [{ name: 'axis', type: A.INT, i: 0 }]);
     node('Mul', ['learning_rate', 'lr_scale'], 'lr_effective');
     lrName = 'lr_effective';
+  }
+  const BOOL = onnx.TensorProto.DataType.BOOL;
+  if (kind === 'sgd') {
+    // SGDOptimizerV2(lr, params, gradients) -> update_completed; the runtime still wants the
+    // AdamW-style input list up to first_order_moments (its momentum0 state, unused here), and
+    // the output's shape left undeclared.
+    node('SGDOptimizerV2', [lrName, 'params', 'gradients'], 'update_completed', MS_DOMAIN);
+    const out = onnx.ValueInfoProto.create({ name: 'update_completed', type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: BOOL }) }) });
+    const graph = onnx.GraphProto.create({
+      name: 'optimizer',
+      node: nodes,
+      initializer: inits,
+      input: [tensorInfo('learning_rate', F, [1]), tensorInfo('step', I64, [1]), ...OPTIMIZER_INPUTS.slice(2, 5).map(seqInfo)],
+      output: [out],
+    });
+    return onnx.ModelProto.create({
+      irVersion: opts.irVersion ?? 8,
+      opsetImport: [
+        onnx.OperatorSetIdProto.create({ domain: '', version: opts.opset ?? 17 }),
+        onnx.OperatorSetIdProto.create({ domain: MS_DOMAIN, version: 1 }),
+      ],
+      producerName: 'ljtrain',
+      producerVersion: '0.1.0',
+      graph,
+      docString: 'ljtrain ORT optimizer model (SGD: p -= lr * g; no momentum, no weight decay)',
+    });
   }
   // Attributes in sorted order (same recipe, same bytes).
   node('AdamWOptimizer', [lrName, 'step', 'params', 'gradients', 'first_order_moments', 'second_order_moments'], 'updated_flag', MS_DOMAIN, [

@@ -8,6 +8,8 @@ import { backward } from '../grad/backward';
 import { ljLoss, validateLJOptions, LJVariant } from '../losses/lj';
 import { encodeModel } from '../onnx/proto';
 import { buildEval, buildNativeTrainStep } from '../artifacts/graphs';
+import { ARTIFACT_FILES, writeOrtArtifacts } from '../artifacts/ort-artifacts';
+import { buildOrtFromConfig, resolveFrozen } from '../artifacts/ort-build';
 import { initialState, paramsFromBuilder, saveTrainState } from '../train/state';
 import { writeManifest } from '../artifacts/manifest';
 import { UserError } from '../runtime/session';
@@ -50,7 +52,9 @@ export function buildLjLossGraph(shape: number[], o: ModelOverrides): GraphBuild
   const variant = o.ljVariant ?? o.variant ?? 'paper';
   let opts;
   try {
-    opts = validateLJOptions({ sigma: o.sigma, n: o.n, epsilon: o.epsilon, clampMax: o.clampMax, variant });
+    // Only the options given: an explicit `undefined` would override LJ_DEFAULTS in validateLJOptions' spread.
+    const given = Object.fromEntries(Object.entries({ sigma: o.sigma, n: o.n, epsilon: o.epsilon, clampMax: o.clampMax, variant }).filter(([, v]) => v !== undefined));
+    opts = validateLJOptions(given);
   } catch (e) {
     throw new UserError((e as Error).message);
   }
@@ -71,20 +75,55 @@ function writeFile(file: string, bytes: Uint8Array | string): void {
 
 /** Builds and writes the native artifacts of a config into `out`. */
 export function writeNativeArtifacts(cfg: RunConfig, out: string): { files: string[] } {
+  return writeArtifacts(cfg, out, { format: 'native' });
+}
+
+export type ArtifactFormat = 'native' | 'ort' | 'both';
+
+/**
+ * Writes a config's artifacts into `out`: native (train_step.onnx, eval.onnx, initial.ckpt), ORT
+ * training (training_model.onnx, eval_model.onnx, optimizer_model.onnx, checkpoint; see
+ * src/artifacts/ort-build.ts), or both, and one manifest listing every file with its sha256.
+ * `freeze`: --freeze patterns (ORT only: the native train step trains every parameter).
+ */
+export function writeArtifacts(cfg: RunConfig, out: string, o: { format?: ArtifactFormat; freeze?: string[] } = {}): { files: string[] } {
+  const format = o.format ?? 'native';
+  const freeze = o.freeze ?? [];
+  if (freeze.length && format !== 'ort') {
+    throw new UserError(`--freeze applies to the ORT training artifacts only (the native train step trains every parameter): use --format ort`);
+  }
+  const frozen = resolveFrozen(cfg, freeze);
   fs.mkdirSync(out, { recursive: true });
-  const ts = buildNativeTrainStep(cfg, cfg.train.optimizer);
-  writeFile(path.join(out, 'train_step.onnx'), encodeModel(ts.model));
-  writeFile(path.join(out, 'eval.onnx'), encodeModel(buildEval(cfg)));
-  const state = initialState(paramsFromBuilder(ts.params), cfg.train.optimizer, cfg.train.seed, new Map());
-  saveTrainState(path.join(out, 'initial.ckpt'), state, cfg);
-  const files = ['train_step.onnx', 'eval.onnx', 'initial.ckpt'];
-  writeManifest(out, cfg, ts, files);
+  const files: string[] = [];
+  let ts: Parameters<typeof writeManifest>[2] | null = null;
+  if (format === 'native' || format === 'both') {
+    const nts = buildNativeTrainStep(cfg, cfg.train.optimizer);
+    writeFile(path.join(out, 'train_step.onnx'), encodeModel(nts.model));
+    writeFile(path.join(out, 'eval.onnx'), encodeModel(buildEval(cfg)));
+    const state = initialState(paramsFromBuilder(nts.params), cfg.train.optimizer, cfg.train.seed, new Map());
+    saveTrainState(path.join(out, 'initial.ckpt'), state, cfg);
+    files.push('train_step.onnx', 'eval.onnx', 'initial.ckpt');
+    ts = nts;
+  }
+  if (format === 'ort' || format === 'both') {
+    const art = buildOrtFromConfig(cfg, { frozen });
+    writeOrtArtifacts(out, art);
+    files.push(...Object.values(ARTIFACT_FILES));
+    // --format ort: the manifest's trainStep entry describes training_model.onnx.
+    ts ??= { model: art.trainingModel, params: art.builderParams, next: {}, stateNames: [] };
+  } else {
+    // A native-only folder must not keep stale ORT files from an earlier build.
+    for (const f of Object.values(ARTIFACT_FILES)) fs.rmSync(path.join(out, f), { force: true });
+  }
+  if (format === 'ort') for (const f of ['train_step.onnx', 'eval.onnx', 'initial.ckpt']) fs.rmSync(path.join(out, f), { force: true });
+  writeManifest(out, cfg, ts!, files);
   return { files };
 }
 
+
 export function buildGraphCommand(): Command {
   return new Command('build-graph')
-    .description('build the train-step, eval graphs and initial checkpoint of a preset (or the standalone lj-loss graph)')
+    .description('build the train-step, eval graphs and initial checkpoint of a preset (--format ort: ONNX Runtime training artifacts), or the standalone lj-loss graph')
     .option('--preset <name>', 'preset name (see --list), or lj-loss')
     .option('--list', 'list the presets')
     .option('--out <dir>', 'output folder (default graphs/<preset>)')
@@ -107,7 +146,9 @@ export function buildGraphCommand(): Command {
     .option('--classes <k>', 'number of classes', posInt('classes'))
     .option('--init-seed <s>', 'seed of the parameter initialisers', posInt('init-seed'))
     .option('--optimizer <o>', 'optimizer built into the train step: adamw or sgd', choice('optimizer', ['adamw', 'sgd'] as const))
-    .action((o: ModelOverrides & { preset?: string; list?: boolean; out?: string; featuresShape?: number[] }) => {
+    .option('--format <f>', 'native (train_step.onnx for onnxruntime-node), ort (ONNX Runtime training artifacts: training_model.onnx, eval_model.onnx, optimizer_model.onnx, checkpoint) or both', choice('format', ['native', 'ort', 'both'] as const), 'native')
+    .option('--freeze <pattern>', "ORT artifacts: parameters that do not train, by glob ('patch_embed.*') or /regex/; repeat or comma-separate", (v: string, prev: string[] = []) => prev.concat(v))
+    .action((o: ModelOverrides & { preset?: string; list?: boolean; out?: string; featuresShape?: number[]; format?: ArtifactFormat; freeze?: string[] }) => {
       if (o.list) {
         for (const p of listPresets()) console.log(`${p.name.padEnd(22)} ${p.description}`);
         console.log(`${'lj-loss'.padEnd(22)} the standalone LJ loss graph: features [B,L,D] -> loss, features_grad`);
@@ -128,7 +169,7 @@ export function buildGraphCommand(): Command {
       }
       const cfg = applyModelOverrides(loadPreset(o.preset), o);
       const out = o.out ?? path.join('graphs', o.preset);
-      const { files } = writeNativeArtifacts(cfg, out);
+      const { files } = writeArtifacts(cfg, out, { format: o.format, freeze: o.freeze });
       console.log(`wrote ${files.concat('manifest.json').map((f) => path.join(out, f)).join(', ')}`);
     });
 }

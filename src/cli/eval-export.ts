@@ -2,9 +2,11 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunConfig } from '../config';
-import { buildEval, buildInference } from '../artifacts/graphs';
-import { readCheckpoint } from '../artifacts/checkpoint';
+import { RunConfig, validateConfig } from '../config';
+import { buildEval, buildForward, buildInference } from '../artifacts/graphs';
+import { Checkpoint, CheckpointError, checkParamsMatch, readCheckpoint } from '../artifacts/checkpoint';
+import { inferenceFromEvalModel } from '../artifacts/ort-build';
+import { decodeModel, onnx } from '../onnx/proto';
 import { loadDataset } from '../data/load';
 import { epochBatches } from '../data/batches';
 import { encodeModel } from '../onnx/proto';
@@ -26,11 +28,18 @@ export function loadRun(runDir: string, best = false): LoadedRun {
   const cfg: RunConfig = JSON.parse(fs.readFileSync(rc, 'utf8'));
   const ckptFile = path.join(runDir, best ? 'best.ckpt' : 'last.ckpt');
   if (!fs.existsSync(ckptFile)) throw new UserError(`${ckptFile} does not exist: the run has not finished an epoch yet`);
-  return { cfg, weights: weightsFromCheckpoint(ckptFile), ckptFile };
+  return { cfg, weights: weightsFromCheckpoint(ckptFile, cfg), ckptFile };
 }
 
-export function weightsFromCheckpoint(file: string): Map<string, Float32Array> {
+/** The model's parameters (names, shapes) for a config. */
+export function modelParams(cfg: RunConfig): { name: string; shape: number[] }[] {
+  return buildForward(cfg, false).b.params.map((p) => ({ name: p.value.name, shape: p.value.shape as number[] }));
+}
+
+/** All parameter tensors of a checkpoint; with a config, refused unless they are exactly the model's (names and shapes). */
+export function weightsFromCheckpoint(file: string, cfg?: RunConfig): Map<string, Float32Array> {
   const ck = readCheckpoint(file);
+  if (cfg) checkParamsMatch(ck, modelParams(cfg), file);
   return new Map(ck.requiresGradParams.concat(ck.frozenParams).map((t) => [t.name, t.data]));
 }
 
@@ -58,13 +67,67 @@ function buildEvalParamShapes(cfg: RunConfig): { name: string; shape: number[] }
 export async function exportRun(runDir: string, o: { out: string; withFeatures?: boolean; best?: boolean; verify?: boolean; data?: string }) {
   const { cfg, weights } = loadRun(runDir, o.best);
   const model = buildInference(cfg, weights, !!o.withFeatures);
+  return writeAndVerify(model, cfg, o);
+}
+
+/** Property of ljtrain checkpoints that holds the run config (src/train/state.ts). */
+const CONFIG_PROP = 'ljtrain.config';
+
+/**
+ * Exports an ODTC checkpoint (e.g. an ORT training run's, or any `checkpoint` with its
+ * eval_model.onnx): with the run config in the checkpoint's property bag, the inference graph is
+ * rebuilt from it (the eval model, if given, must then take the same parameters); without one, the
+ * eval model's forward part is kept (input → logits, loss nodes dropped) with the checkpoint's
+ * tensors as initializers. Everything is checked before the output is written.
+ */
+export async function exportCheckpoint(ckptFile: string, o: { evalModel?: string; out: string; withFeatures?: boolean; verify?: boolean; data?: string }) {
+  const ck = readCheckpoint(ckptFile);
+  let evalModel: onnx.ModelProto | null = null;
+  if (o.evalModel) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(o.evalModel);
+    } catch (e) {
+      throw new UserError(`cannot read the eval model ${o.evalModel}: ${(e as Error).message}`);
+    }
+    try {
+      evalModel = decodeModel(bytes);
+    } catch (e) {
+      throw new UserError(`${o.evalModel} is not an ONNX model (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  const cfg = configOf(ck, ckptFile);
+  if (cfg) {
+    checkParamsMatch(ck, modelParams(cfg), ckptFile);
+    if (evalModel) inferenceFromEvalModel(evalModel, ck, { source: o.evalModel, ckptSource: ckptFile }); // same parameters, or refused
+    const weights = new Map(ck.requiresGradParams.concat(ck.frozenParams).map((t) => [t.name, t.data]));
+    return { ...(await writeAndVerify(buildInference(cfg, weights, !!o.withFeatures), cfg, o)), from: 'config' as const };
+  }
+  if (!evalModel) throw new UserError(`${ckptFile} holds no run config (property ${CONFIG_PROP}); pass its eval model with --eval-model FILE`);
+  if (o.withFeatures) throw new UserError('--with-features needs the run config in the checkpoint; the eval model exposes only logits');
+  const model = inferenceFromEvalModel(evalModel, ck, { source: o.evalModel, ckptSource: ckptFile });
+  return { ...(await writeAndVerify(model, null, o)), from: 'eval-model' as const };
+}
+
+function configOf(ck: Checkpoint, file: string): RunConfig | null {
+  const s = ck.properties.strings[CONFIG_PROP];
+  if (!s) return null;
+  try {
+    return validateConfig(JSON.parse(s) as RunConfig);
+  } catch (e) {
+    throw new CheckpointError(`${file}: the run config in its property bag (${CONFIG_PROP}) is unusable: ${(e as Error).message}`);
+  }
+}
+
+/** Writes the model atomically and, with a config and unless skipped, measures its test accuracy. */
+async function writeAndVerify(model: onnx.ModelProto, cfg: RunConfig | null, o: { out: string; verify?: boolean; data?: string }) {
   const bytes = encodeModel(model);
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   const tmp = `${o.out}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, bytes);
   fs.renameSync(tmp, o.out);
   let acc: number | null = null;
-  if (o.verify !== false) {
+  if (cfg && o.verify !== false) {
     const sess = await createSession(bytes, {}, `exported model ${o.out}`);
     const data = loadDataset(cfg, o.data);
     let correct = 0;
@@ -99,13 +162,24 @@ export function evalCommand(): Command {
 export function exportCommand(): Command {
   return new Command('export')
     .description('write an inference-only ONNX model (input -> logits) with the trained weights, no LJ/loss/gradients/optimizer')
-    .argument('<run>', 'run folder')
+    .argument('[run]', 'run folder (native or ort-training run)')
     .requiredOption('--out <file>', 'output .onnx file')
+    .option('--checkpoint <file>', 'export an ODTC checkpoint instead of a run (its config from the property bag, or --eval-model)')
+    .option('--eval-model <file>', 'with --checkpoint: the eval model (eval_model.onnx) whose forward part to keep')
     .option('--with-features', 'also output the named feature tensors')
     .option('--best', 'use the best checkpoint')
     .option('--no-verify', 'skip measuring the exported model on the test split')
     .option('--data <dir>', 'dataset folder')
-    .action(async (run: string, o: { out: string; withFeatures?: boolean; best?: boolean; verify?: boolean; data?: string }) => {
+    .action(async (run: string | undefined, o: { out: string; checkpoint?: string; evalModel?: string; withFeatures?: boolean; best?: boolean; verify?: boolean; data?: string }) => {
+      if (o.checkpoint) {
+        if (run) throw new UserError('give either a run folder or --checkpoint FILE, not both');
+        if (o.best) throw new UserError('--best applies to run folders; with --checkpoint name the file');
+        const r = await exportCheckpoint(o.checkpoint, o);
+        console.log(`wrote ${r.out} (${(r.bytes / 1024).toFixed(0)} KiB, ${r.from === 'config' ? 'rebuilt from the config in the checkpoint' : 'forward part of the eval model'})` + (r.acc !== null ? `; its test accuracy: ${(100 * r.acc).toFixed(2)}%` : ''));
+        return;
+      }
+      if (!run) throw new UserError('export needs a run folder, or --checkpoint FILE [--eval-model FILE]');
+      if (o.evalModel) throw new UserError('--eval-model goes with --checkpoint FILE');
       const r = await exportRun(run, o);
       console.log(`wrote ${r.out} (${(r.bytes / 1024).toFixed(0)} KiB)` + (r.acc !== null ? `; its test accuracy: ${(100 * r.acc).toFixed(2)}%` : ''));
     });

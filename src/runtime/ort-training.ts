@@ -218,8 +218,10 @@ function describeError(what: string, e: unknown): OrtTrainingError {
  */
 export function tidyOrtMessage(msg: string): string {
   const m = /^(?:\S*\/)?([\w.-]+:\d+)\s[\s\S]*?\[ONNXRuntimeError\] : \d+ : (\w+) : ([\s\S]*)$/.exec(msg.trim());
-  if (!m) return msg.trim();
-  return `${m[2]}: ${m[3].trim()} (${m[1]})`;
+  // One line: ORT's multi-line messages ("Invalid graph inputs.\n\tExpected: ...") joined with spaces.
+  const oneLine = (x: string) => x.trim().replace(/\s*\n\s*/g, ' ');
+  if (!m) return oneLine(msg);
+  return `${m[2]}: ${oneLine(m[3])} (${m[1]})`;
 }
 
 // ---------------------------------------------------------------- tensors
@@ -248,15 +250,18 @@ const GRAD_BUFFER_SUFFIX = '_grad.accumulation.buffer';
  * Returns a message, or null when they agree or when either cannot be decoded here (ORT then
  * reports on them itself).
  */
-function precheck(trainingModel: Uint8Array, checkpoint: Uint8Array, withOptimizer: boolean): string | null {
+function precheck(trainingModel: Uint8Array, checkpoint: Uint8Array, optimizerModel: Uint8Array | undefined): string | null {
   let ckpt: Checkpoint;
   let inputs: string[];
+  let momentumNames: readonly string[] = ADAMW_MOMENTUM_NAMES;
   try {
     ckpt = decodeCheckpoint(checkpoint, '(checkpoint bytes)');
     inputs = (decodeModel(trainingModel).graph?.input ?? []).map((i) => i.name ?? '');
+    if (optimizerModel && (decodeModel(optimizerModel).graph?.node ?? []).some((n) => n.opType === 'SGDOptimizerV2')) momentumNames = ADAMW_MOMENTUM_NAMES.slice(0, 1);
   } catch {
     return null;
   }
+  const withOptimizer = optimizerModel !== undefined;
   const inputSet = new Set(inputs);
   const trainable = inputs.filter((n) => inputSet.has(n + GRAD_BUFFER_SUFFIX));
   const rg = new Set(ckpt.requiresGradParams.map((t) => t.name));
@@ -269,8 +274,9 @@ function precheck(trainingModel: Uint8Array, checkpoint: Uint8Array, withOptimiz
   if (extraFrozen.length) problems.push(`checkpoint frozen parameters that are not inputs of the training model: ${extraFrozen.join(', ')}`);
   for (const s of withOptimizer ? ckpt.optimizer?.states ?? [] : []) {
     const names = s.momentums.map((m) => m.name).sort();
-    if (names.length !== ADAMW_MOMENTUM_NAMES.length || names.some((n, i) => n !== ADAMW_MOMENTUM_NAMES[i])) {
-      problems.push(`optimizer state of ${s.paramName} has momentums [${names.join(', ')}], ORT's AdamW needs [${ADAMW_MOMENTUM_NAMES.join(', ')}]`);
+    if (names.length !== momentumNames.length || names.some((n, i) => n !== momentumNames[i])) {
+      const opt = momentumNames.length === 1 ? 'SGD' : 'AdamW';
+      problems.push(`optimizer state of ${s.paramName} has momentums [${names.join(', ')}], ORT's ${opt} needs [${momentumNames.join(', ')}]`);
     }
   }
   return problems.length ? `the checkpoint does not fit the training model: ${problems.join('; ')}` : null;
@@ -293,7 +299,7 @@ export class OrtTrainingBackend {
   static async create(o: OrtTrainingCreateOptions): Promise<OrtTrainingBackend> {
     const sources = o.sources?.length ? o.sources.join(', ') : '<in-memory artifacts>';
     const what = `creating the TrainingSession from ${sources}`;
-    const mismatch = precheck(o.trainingModel, o.checkpoint, o.optimizerModel !== undefined);
+    const mismatch = precheck(o.trainingModel, o.checkpoint, o.optimizerModel);
     if (mismatch) throw new OrtTrainingError(`${what} failed: ${mismatch}`);
     const ort = await guarded(what, async () => loadOrtTraining());
     const restore = captureWasmInstance();

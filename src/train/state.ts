@@ -36,6 +36,11 @@ export interface TrainState {
   rng: number[];
   /** Train-step graph output name for each param/state input. */
   nextNames: Map<string, string>;
+  /**
+   * Frozen parameters (ORT training artifacts built with --freeze): stored as the checkpoint's
+   * frozen_params, without optimizer state. Absent or empty: every parameter trains.
+   */
+  frozen?: Set<string>;
 }
 
 /** A fresh state from the builder's initial parameters, zero optimizer moments. */
@@ -71,13 +76,15 @@ export function stateToCheckpoint(state: TrainState, cfg: RunConfig | null): Che
     strings: { 'ljtrain.optimizer': state.optimizer, 'ljtrain.rng': JSON.stringify(state.rng) },
   };
   if (cfg) props.strings['ljtrain.config'] = JSON.stringify(cfg);
+  const frozen = state.frozen ?? new Set<string>();
+  const trainable = [...state.params].filter(([name]) => !frozen.has(name));
   return {
-    requiresGradParams: [...state.params].map(([name, p]) => ({ name, dims: p.shape, data: p.data })),
-    frozenParams: [],
+    requiresGradParams: trainable.map(([name, p]) => ({ name, dims: p.shape, data: p.data })),
+    frozenParams: [...state.params].filter(([name]) => frozen.has(name)).map(([name, p]) => ({ name, dims: p.shape, data: p.data })),
     optimizer: {
       step: state.step,
       initialLearningRate: cfg?.train.lr ?? 0.001,
-      states: [...state.params].map(([name, p]) => ({
+      states: trainable.map(([name, p]) => ({
         paramName: name,
         momentums: slots.map((s, k) => ({ name: MOMENTUM_NAMES[state.optimizer][k], dims: p.shape, data: state.opt.get(stateName(s, name))!.data })),
       })),
@@ -105,6 +112,7 @@ export function stateFromCheckpoint(ck: Checkpoint, file: string, expected: { na
     rng: ck.properties.strings['ljtrain.rng'] ? JSON.parse(ck.properties.strings['ljtrain.rng']) : [1, 2, 3, 4],
     nextNames,
   };
+  if (ck.frozenParams.length) state.frozen = new Set(ck.frozenParams.map((t) => t.name));
   const optByParam = new Map((ck.optimizer?.states ?? []).map((s) => [s.paramName, s]));
   for (const e of expected) {
     const t = byName.get(e.name)!;

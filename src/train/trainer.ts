@@ -21,8 +21,8 @@ export interface TrainOptions {
   /** Native backend: train-step and eval graph bytes. */
   trainStep?: Uint8Array;
   evalModel?: Uint8Array;
-  /** Another backend (e.g. ORT training), made once the state is known. */
-  backend?: (state: TrainState) => Promise<TrainBackend>;
+  /** Another backend (e.g. ORT training), made once the state and the data size are known. */
+  backend?: (state: TrainState, run: { trainSamples: number; stepsPerEpoch: number }) => Promise<TrainBackend>;
   /** Initial state (fresh run) or the checkpoint to resume from. */
   state: TrainState;
   dataDir?: string;
@@ -133,10 +133,10 @@ export async function train(cfg: RunConfig, o: TrainOptions): Promise<TrainResul
   if (data.embedded) log(`data: embedded Fashion-MNIST subset (${data.train.n} train / ${data.test.n} test) — see README to use the full set`);
   else log(`data: ${data.source} (${data.train.n} train / ${data.test.n} test)`);
   const state = o.state;
-  const backend = o.backend ? await o.backend(state) : await NativeBackend.create(cfg, state, o.trainStep!, o.evalModel!, o, o.evalBatch);
+  const steps = numBatches(data.train.n, t.batch);
+  const backend = o.backend ? await o.backend(state, { trainSamples: data.train.n, stepsPerEpoch: steps }) : await NativeBackend.create(cfg, state, o.trainStep!, o.evalModel!, o, o.evalBatch);
   fs.mkdirSync(o.runDir, { recursive: true });
   truncateMetrics(o.runDir, state.epoch);
-  const steps = numBatches(data.train.n, t.batch);
   const [C, H, W] = cfg.model.image;
   let ran = 0;
   while (state.epoch < t.epochs) {
