@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { buildGraphCommand } from './build-graph';
 import { evalCommand, exportCommand } from './eval-export';
 import { trainCommand } from './train';
+import { compareCommand } from './compare';
+import { plotCommand } from './plot';
+import { sweepCommand } from './sweep';
 import { TOOL_VERSION } from '../artifacts/manifest';
 
 export function program(): Command {
@@ -15,7 +18,7 @@ export function program(): Command {
     .version(TOOL_VERSION)
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
-  for (const c of [buildGraphCommand(), trainCommand(), evalCommand(), exportCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [buildGraphCommand(), trainCommand(), evalCommand(), exportCommand(), compareCommand(), sweepCommand(), plotCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 
