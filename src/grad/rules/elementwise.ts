@@ -5,7 +5,8 @@ import type { Value } from '../../graph/types';
 // Binary arithmetic: broadcasting undone by the shared unbroadcast.
 registerGrad('Add', (c, [dy]) => [c.unbroadcast(dy!, c.x(0)), c.unbroadcast(dy!, c.x(1))]);
 registerGrad('Sub', (c, [dy]) => [c.unbroadcast(dy!, c.x(0)), c.unbroadcast(c.b.neg(dy!), c.x(1))]);
-registerGrad('Mul', (c, [dy]) => [
+// x·x: one 2·x·dy instead of two products and their fan-in sum (LJ's powers are chains of squares).
+registerGrad('Mul', (c, [dy]) => c.x(0) === c.x(1) ? [c.b.mul(c.b.mul(dy!, c.x(0)), 2), null] : [
   c.unbroadcast(c.b.mul(dy!, c.x(1)), c.x(0)),
   c.unbroadcast(c.b.mul(dy!, c.x(0)), c.x(1)),
 ]);
