@@ -73,13 +73,14 @@ async function main() {
     .option('--batch <b>', 'batch size', (v) => parseInt(v, 10), 64)
     .option('--threads <n>', 'intra-op threads', (v) => parseInt(v, 10), 2)
     .option('--spinning', 'let ORT threads spin-wait')
-    .option('--seconds <s>', 'seconds per measurement', Number, 8)
-    .option('--repeats <r>', 'measurements per arm', (v) => parseInt(v, 10), 3)
+    .option('--seconds <s>', 'seconds per measurement', Number, 3)
+    .option('--repeats <r>', 'measurements per arm', (v) => parseInt(v, 10), 9)
     .option('--warmup <n>', 'warm-up steps', (v) => parseInt(v, 10), 20)
     .option('--json <file>', 'also write the results as JSON')
     .parse(process.argv)
     .opts();
   const results: Arm[] = [];
+  const overheads: Record<string, { median: number; pairs: number[] }> = {};
   console.log(`threads ${o.threads}, batch ${o.batch}, ${o.repeats} x ${o.seconds}s per arm, interleaved; onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
   for (const preset of String(o.preset).split(',')) {
     const arms = [false, true].map((lj) => ({ preset, lj, samplesPerS: [] as number[] }));
@@ -89,14 +90,18 @@ async function main() {
       for (let a = 0; a < 2; a++) arms[a].samplesPerS.push(await measure(runs[a].run, o.batch, o.seconds));
     }
     const [base, lj] = arms.map((a) => median(a.samplesPerS));
-    const overhead = (100 * (base - lj)) / lj;
+    // Overhead per adjacent (baseline, LJ) pair, so slow phases of the machine hit both sides alike.
+    const pairs = arms[0].samplesPerS.map((b, k) => (100 * (b - arms[1].samplesPerS[k])) / arms[1].samplesPerS[k]);
+    const overhead = median(pairs);
     console.log(
       `${preset.padEnd(18)} baseline ${base.toFixed(0).padStart(6)} samples/s (${(base / o.batch).toFixed(1)} steps/s, ${runs[0].nodes} nodes)` +
-        `   with LJ ${lj.toFixed(0).padStart(6)} samples/s (${runs[1].nodes} nodes)   LJ overhead ${overhead.toFixed(1)}% of step time`,
+        `   with LJ ${lj.toFixed(0).padStart(6)} samples/s (${runs[1].nodes} nodes)` +
+        `   LJ overhead ${overhead.toFixed(1)}% of step time (median of ${pairs.length} pairs, range ${Math.min(...pairs).toFixed(1)}..${Math.max(...pairs).toFixed(1)}%)`,
     );
+    overheads[preset] = { median: overhead, pairs };
     results.push(...arms);
   }
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ threads: o.threads, batch: o.batch, results }, null, 2));
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ threads: o.threads, batch: o.batch, results, overheads }, null, 2));
 }
 
 main().catch((e) => {
