@@ -52,9 +52,7 @@ export function buildLjLossGraph(shape: number[], o: ModelOverrides): GraphBuild
   const variant = o.ljVariant ?? o.variant ?? 'paper';
   let opts;
   try {
-    // Only the options given: an explicit `undefined` would override LJ_DEFAULTS in validateLJOptions' spread.
-    const given = Object.fromEntries(Object.entries({ sigma: o.sigma, n: o.n, epsilon: o.epsilon, clampMax: o.clampMax, variant }).filter(([, v]) => v !== undefined));
-    opts = validateLJOptions(given);
+    opts = validateLJOptions({ sigma: o.sigma, n: o.n, epsilon: o.epsilon, clampMax: o.clampMax, variant });
   } catch (e) {
     throw new UserError((e as Error).message);
   }
