@@ -355,24 +355,7 @@ export function buildOptimizerModel(opts: OptimizerModelOptions = {}): onnx.Mode
     // the output's shape left undeclared.
     node('SGDOptimizerV2', [lrName, 'params', 'gradients'], 'update_completed', MS_DOMAIN);
     const out = onnx.ValueInfoProto.create({ name: 'update_completed', type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: BOOL }) }) });
-    const graph = onnx.GraphProto.create({
-      name: 'optimizer',
-      node: nodes,
-      initializer: inits,
-      input: [tensorInfo('learning_rate', F, [1]), tensorInfo('step', I64, [1]), ...OPTIMIZER_INPUTS.slice(2, 5).map(seqInfo)],
-      output: [out],
-    });
-    return onnx.ModelProto.create({
-      irVersion: opts.irVersion ?? 8,
-      opsetImport: [
-        onnx.OperatorSetIdProto.create({ domain: '', version: opts.opset ?? 17 }),
-        onnx.OperatorSetIdProto.create({ domain: MS_DOMAIN, version: 1 }),
-      ],
-      producerName: 'ljtrain',
-      producerVersion: '0.1.0',
-      graph,
-      docString: 'ljtrain ORT optimizer model (SGD: p -= lr * g; no momentum, no weight decay)',
-    });
+    return model(OPTIMIZER_INPUTS.slice(2, 5), out, 'ljtrain ORT optimizer model (SGD: p -= lr * g; no momentum, no weight decay)');
   }
   // Attributes in sorted order (same recipe, same bytes).
   node('AdamWOptimizer', [lrName, 'step', 'params', 'gradients', 'first_order_moments', 'second_order_moments'], 'updated_flag', MS_DOMAIN, [
@@ -384,24 +367,29 @@ export function buildOptimizerModel(opts: OptimizerModelOptions = {}): onnx.Mode
     { name: 'weight_decay', type: A.FLOAT, f: weightDecay },
   ]);
 
-  const graph = onnx.GraphProto.create({
-    name: 'optimizer',
-    node: nodes,
-    initializer: inits,
-    input: [tensorInfo('learning_rate', F, [1]), tensorInfo('step', I64, [1]), ...OPTIMIZER_INPUTS.slice(2).map(seqInfo)],
-    output: [tensorInfo('updated_flag', onnx.TensorProto.DataType.BOOL, [1])],
-  });
-  return onnx.ModelProto.create({
-    irVersion: opts.irVersion ?? 8,
-    opsetImport: [
-      onnx.OperatorSetIdProto.create({ domain: '', version: opts.opset ?? 17 }),
-      onnx.OperatorSetIdProto.create({ domain: MS_DOMAIN, version: 1 }),
-    ],
-    producerName: 'ljtrain',
-    producerVersion: '0.1.0',
-    graph,
-    docString: 'ljtrain ORT optimizer model (AdamW, torch semantics)',
-  });
+  return model(OPTIMIZER_INPUTS.slice(2), tensorInfo('updated_flag', BOOL, [1]), 'ljtrain ORT optimizer model (AdamW, torch semantics)');
+
+  /** The optimizer ModelProto around the nodes built above (lr, step, then the given sequences). */
+  function model(sequences: readonly string[], output: onnx.IValueInfoProto, docString: string): onnx.ModelProto {
+    const graph = onnx.GraphProto.create({
+      name: 'optimizer',
+      node: nodes,
+      initializer: inits,
+      input: [tensorInfo('learning_rate', F, [1]), tensorInfo('step', I64, [1]), ...sequences.map(seqInfo)],
+      output: [output],
+    });
+    return onnx.ModelProto.create({
+      irVersion: opts.irVersion ?? 8,
+      opsetImport: [
+        onnx.OperatorSetIdProto.create({ domain: '', version: opts.opset ?? 17 }),
+        onnx.OperatorSetIdProto.create({ domain: MS_DOMAIN, version: 1 }),
+      ],
+      producerName: 'ljtrain',
+      producerVersion: '0.1.0',
+      graph,
+      docString,
+    });
+  }
 }
 
 /** Serialised artifacts, ready for OrtTrainingBackend.create or for writing out. */
