@@ -119,20 +119,11 @@ export function writeArtifacts(cfg: RunConfig, out: string, o: { format?: Artifa
 }
 
 
-export function buildGraphCommand(): Command {
-  return new Command('build-graph')
-    .description('build the train-step, eval graphs and initial checkpoint of a preset (--format ort: ONNX Runtime training artifacts), or the standalone lj-loss graph')
-    .option('--preset <name>', 'preset name (see --list), or lj-loss')
-    .option('--list', 'list the presets')
-    .option('--out <dir>', 'output folder (default graphs/<preset>)')
-    .option('--features-shape <B,L,D>', 'lj-loss preset: static features shape', intList('features-shape'))
-    .option('--sigma <s>', 'LJ sigma (equilibrium cosine distance)', num('sigma'))
-    .option('--n <n>', 'LJ exponent n (potential is 2n-n)', num('n'))
-    .option('--epsilon <e>', 'LJ weight epsilon', num('epsilon'))
+/** Model and LJ options shared by build-graph, compare and sweep (applied by applyModelOverrides). */
+export function addModelOptions(c: Command): Command {
+  return c
     .option('--clamp-max <c>', 'upper clamp of the potential', num('clamp-max'))
     .option('--variant <v>', 'LJ form: paper or adaptive (eq. 8)', choice('variant', ['paper', 'adaptive'] as const))
-    .option('--lj-variant <v>', 'same as --variant', choice('lj-variant', ['paper', 'adaptive'] as const))
-    .option('--no-lj', 'build the baseline without the LJ loss')
     .option('--lj-on <feature>', 'feature output the LJ loss attaches to (vit: tokens, cls; mlp: hidden)')
     .option('--lj-particles <p>', 'tokens: rows of (b,l,d) features; batch: samples of (b,d) features', choice('lj-particles', ['tokens', 'batch'] as const))
     .option('--patch <p>', 'ViT patch size', posInt('patch'))
@@ -140,7 +131,23 @@ export function buildGraphCommand(): Command {
     .option('--depth <k>', 'ViT blocks', posInt('depth'))
     .option('--heads <h>', 'ViT attention heads', posInt('heads'))
     .option('--mlp-ratio <r>', 'ViT MLP ratio', posInt('mlp-ratio'))
-    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 256,128', intList('hidden'))
+    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 256,128', intList('hidden'));
+}
+
+export function buildGraphCommand(): Command {
+  return addModelOptions(
+    new Command('build-graph')
+      .description('build the train-step, eval graphs and initial checkpoint of a preset (--format ort: ONNX Runtime training artifacts), or the standalone lj-loss graph')
+      .option('--preset <name>', 'preset name (see --list), or lj-loss')
+      .option('--list', 'list the presets')
+      .option('--out <dir>', 'output folder (default graphs/<preset>)'),
+  )
+    .option('--features-shape <B,L,D>', 'lj-loss preset: static features shape', intList('features-shape'))
+    .option('--sigma <s>', 'LJ sigma (equilibrium cosine distance)', num('sigma'))
+    .option('--n <n>', 'LJ exponent n (potential is 2n-n)', num('n'))
+    .option('--epsilon <e>', 'LJ weight epsilon', num('epsilon'))
+    .option('--lj-variant <v>', 'same as --variant', choice('lj-variant', ['paper', 'adaptive'] as const))
+    .option('--no-lj', 'build the baseline without the LJ loss')
     .option('--classes <k>', 'number of classes', posInt('classes'))
     .option('--init-seed <s>', 'seed of the parameter initialisers', posInt('init-seed'))
     .option('--optimizer <o>', 'optimizer built into the train step: adamw or sgd', choice('optimizer', ['adamw', 'sgd'] as const))

@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { parseList } from '../experiments/arms';
 import { CompareOptions, runCompare } from '../experiments/compare';
 import { addTrainOptions } from './train';
-import { choice, intList, num, posInt } from './options';
+import { num } from './options';
+import { addModelOptions } from './build-graph';
 
 /** A commander parser for a comma-separated list; a bad list is a one-line error naming the option. */
 export function listOption(flag: string, int: boolean) {
@@ -23,17 +24,7 @@ export function addExperimentOptions(c: Command, what: string): Command {
     .option('--out <dir>', `output folder (default runs/${what}-<preset>)`)
     .option('--force', `discard what --out holds (another ${what}, or this one) and start over`)
     .option('--quiet', 'print only the table');
-  return addTrainOptions(c)
-    .option('--clamp-max <c>', 'LJ clamp of the potential', num('clamp-max'))
-    .option('--variant <v>', 'LJ form: paper or adaptive (eq. 8)', choice('variant', ['paper', 'adaptive'] as const))
-    .option('--lj-on <feature>', 'feature output the LJ loss attaches to (vit: tokens, cls; mlp: hidden)')
-    .option('--lj-particles <p>', 'tokens or batch', choice('lj-particles', ['tokens', 'batch'] as const))
-    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 256,128', intList('hidden'))
-    .option('--patch <p>', 'ViT patch size', posInt('patch'))
-    .option('--dim <d>', 'ViT width', posInt('dim'))
-    .option('--depth <k>', 'ViT blocks', posInt('depth'))
-    .option('--heads <h>', 'ViT attention heads', posInt('heads'))
-    .option('--mlp-ratio <r>', 'ViT MLP ratio', posInt('mlp-ratio'));
+  return addModelOptions(addTrainOptions(c));
 }
 
 export function compareCommand(): Command {
