@@ -21,7 +21,7 @@ import { choice, intList, num, posInt } from './options';
 export interface TrainCliOptions {
   data?: string; epochs?: number; batch?: number; optimizer?: 'adamw' | 'sgd'; lr?: number; weightDecay?: number;
   momentum?: number; schedule?: TrainConfig['schedule']; warmupEpochs?: number; minLr?: number; milestones?: number[];
-  period?: number; seed?: number; threads?: number; ep?: ExecutionProvider; run?: string; resume?: boolean; force?: boolean;
+  period?: number; seed?: number; threads?: number; spin?: boolean; ep?: ExecutionProvider; run?: string; resume?: boolean; force?: boolean;
   flip?: boolean; recipe?: 'vit' | 'resnet'; progress?: boolean; stopAfterEpochs?: number; quiet?: boolean;
   /** native: the fused train step on onnxruntime-node (default); ort-training: ONNX Runtime's training API on the ORT artifacts. */
   backend?: TrainBackendKind;
@@ -117,7 +117,7 @@ export async function trainRun(graphsDir: string, o: TrainCliOptions): Promise<T
   }
   if (state.epoch >= cfg.train.epochs) log(`${runDir} already finished ${state.epoch} epochs (pass --epochs N to train longer)`);
   return train(cfg, {
-    runDir, trainStep, evalModel, state, dataDir: o.data, threads: o.threads, ep: o.ep, log, progress: o.progress !== false && !o.quiet,
+    runDir, trainStep, evalModel, state, dataDir: o.data, threads: o.threads, spinning: o.spin, ep: o.ep, log, progress: o.progress !== false && !o.quiet,
     stopAfterEpochs: o.stopAfterEpochs,
   });
 }
@@ -246,6 +246,7 @@ export function addTrainOptions(c: Command): Command {
     .option('--seed <s>', 'data order / augmentation seed', posInt('seed'))
     .option('--no-flip', 'disable the random horizontal flip')
     .option('--threads <n>', 'intra-op threads (default: all cores)', posInt('threads'))
+    .option('--spin', 'let ORT worker threads spin-wait between ops (faster when nothing else needs the cores)')
     .option('--ep <ep>', 'execution provider: cpu or cuda', choice('ep', ['cpu', 'cuda'] as const))
     .option('--no-progress', 'no progress bar');
 }

@@ -27,6 +27,8 @@ export interface TrainOptions {
   state: TrainState;
   dataDir?: string;
   threads?: number;
+  /** Let ORT's worker threads spin-wait between ops (see README, Benchmarks). */
+  spinning?: boolean;
   ep?: ExecutionProvider;
   /** Print progress and metrics (default true). */
   log?: (line: string) => void;
@@ -91,8 +93,8 @@ export class NativeBackend implements TrainBackend {
   readonly name = 'native';
   private constructor(private readonly cfg: RunConfig, private readonly state: TrainState, private readonly trainSess: ort.InferenceSession, private readonly evalSess: ort.InferenceSession, private readonly evalBatch?: number) {}
 
-  static async create(cfg: RunConfig, state: TrainState, trainStep: Uint8Array, evalModel: Uint8Array, sess: { ep?: ExecutionProvider; threads?: number }, evalBatch?: number): Promise<NativeBackend> {
-    const sessCfg = { ep: sess.ep ?? 'cpu', threads: sess.threads ?? 0 };
+  static async create(cfg: RunConfig, state: TrainState, trainStep: Uint8Array, evalModel: Uint8Array, sess: { ep?: ExecutionProvider; threads?: number; spinning?: boolean }, evalBatch?: number): Promise<NativeBackend> {
+    const sessCfg = { ep: sess.ep ?? 'cpu', threads: sess.threads ?? 0, spinning: sess.spinning };
     const trainSess = await createSession(trainStep, sessCfg, 'train-step graph');
     const evalSess = await createSession(evalModel, sessCfg, 'eval graph');
     return new NativeBackend(cfg, state, trainSess, evalSess, evalBatch);
