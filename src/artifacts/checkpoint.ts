@@ -12,6 +12,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write';
+
+export { writeFileAtomic };
 import * as flatbuffers from 'flatbuffers';
 import {
   Checkpoint as FbCheckpoint,
@@ -225,48 +228,13 @@ export function writeCheckpoint(file: string, c: Checkpoint): void {
   } catch (e) {
     throw new CheckpointError(`cannot write checkpoint ${file}: ${(e as Error).message}`);
   }
-  writeFileAtomic(file, bytes, 'checkpoint');
+  try {
+    writeFileAtomic(file, bytes, 'checkpoint');
+  } catch (e) {
+    throw new CheckpointError((e as Error).message);
+  }
 }
 
-/** Atomic file write used for checkpoints and artifacts (temp file + fsync + rename). */
-export function writeFileAtomic(file: string, bytes: Uint8Array, what = 'file'): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== null) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
-    throw new CheckpointError(`cannot write ${what} ${file}: ${(e as Error).message}`);
-  }
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    /* directories cannot be fsynced on every platform */
-  }
-}
 
 // ---------------------------------------------------------------- decoding
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { RunConfig } from '../config';
 import { UserError } from '../runtime/session';
 import type { NativeTrainStep } from './graphs';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export const TOOL_VERSION: string = require('../../../package.json').version;
 
@@ -45,9 +46,7 @@ export function writeManifest(dir: string, cfg: RunConfig, ts: NativeTrainStep, 
     trainStep: { inputs: (g.input ?? []).map((v) => v.name!), outputs: (g.output ?? []).map((v) => v.name!) },
     files: Object.fromEntries(files.map((f) => [f, sha256(path.join(dir, f))])),
   };
-  const tmp = path.join(dir, `manifest.json.tmp-${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n');
-  fs.renameSync(tmp, path.join(dir, 'manifest.json'));
+  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n', 'manifest');
   return m;
 }
 

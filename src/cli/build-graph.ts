@@ -14,6 +14,7 @@ import { initialState, paramsFromBuilder, saveTrainState } from '../train/state'
 import { writeManifest } from '../artifacts/manifest';
 import { UserError } from '../runtime/session';
 import { choice, intList, num, posInt } from './options';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export interface ModelOverrides {
   sigma?: number; n?: number; epsilon?: number; clampMax?: number; ljVariant?: LJVariant; variant?: LJVariant;
@@ -65,11 +66,7 @@ export function buildLjLossGraph(shape: number[], o: ModelOverrides): GraphBuild
   return b;
 }
 
-function writeFile(file: string, bytes: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
-}
+const writeFile = (file: string, bytes: Uint8Array): void => writeFileAtomic(file, bytes, 'ONNX model');
 
 /** Builds and writes the native artifacts of a config into `out`. */
 export function writeNativeArtifacts(cfg: RunConfig, out: string): { files: string[] } {

@@ -14,6 +14,7 @@ import { UserError, createSession, runAll, tensor } from '../runtime/session';
 import { stateFromCheckpoint } from '../train/state';
 import { evaluate } from '../train/trainer';
 import { RUN_CONFIG } from './train';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export interface LoadedRun {
   cfg: RunConfig;
@@ -123,9 +124,7 @@ function configOf(ck: Checkpoint, file: string): RunConfig | null {
 async function writeAndVerify(model: onnx.ModelProto, cfg: RunConfig | null, o: { out: string; verify?: boolean; data?: string }) {
   const bytes = encodeModel(model);
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const tmp = `${o.out}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, o.out);
+  writeFileAtomic(o.out, bytes, 'ONNX model');
   let acc: number | null = null;
   if (cfg && o.verify !== false) {
     const sess = await createSession(bytes, {}, `exported model ${o.out}`);

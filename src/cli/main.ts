@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1; // commander already printed it
     const err = e as Error;
     if (process.env.LJTRAIN_DEBUG) console.error(err.stack);
-    const known = ['UserError', 'GraphBuildError', 'DataError', 'CheckpointError', 'OrtTrainingError'].includes(err?.name);
+    const known = ['UserError', 'GraphBuildError', 'DataError', 'CheckpointError', 'OrtTrainingError', 'AtomicWriteError'].includes(err?.name);
     console.error(`ljtrain: ${known ? '' : 'error: '}${err?.message ?? String(e)}`);
     return 1;
   }

@@ -17,6 +17,7 @@ import { OrtTrainBackend } from '../train/ort-backend';
 import type { Manifest } from '../artifacts/manifest';
 import { ORT_WEB_VERSION } from '../runtime/ort-training';
 import { choice, intList, num, posInt } from './options';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export interface TrainCliOptions {
   data?: string; epochs?: number; batch?: number; optimizer?: 'adamw' | 'sgd'; lr?: number; weightDecay?: number;
@@ -45,11 +46,7 @@ export function applyTrainOverrides(cfg: RunConfig, o: TrainCliOptions): RunConf
   return validateConfig(c);
 }
 
-function writeAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
-}
+const writeAtomic = (file: string, data: Uint8Array | string): void => writeFileAtomic(file, data);
 
 export const RUN_CONFIG = 'run-config.json';
 

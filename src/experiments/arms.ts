@@ -18,6 +18,7 @@ import { TrainCliOptions, trainRun } from '../cli/train';
 import { UserError } from '../runtime/session';
 import { EpochMetrics, readMetrics } from '../train/metrics';
 import { loadTrainState } from '../train/state';
+import { writeFileAtomic } from '../util/atomic-write';
 
 /** One training run of an experiment: its folder name and fully resolved config. */
 export interface Arm {
@@ -112,9 +113,7 @@ export function claimExperimentDir(out: string, kind: 'compare' | 'sweep', key: 
     for (const e of [...OWNED, ...KINDS.map((k) => `${k}.json`)]) fs.rmSync(path.join(out, e), { recursive: true, force: true });
   }
   fs.mkdirSync(out, { recursive: true });
-  const tmp = `${keyFile}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(key, null, 2) + '\n');
-  fs.renameSync(tmp, keyFile);
+  writeFileAtomic(keyFile, JSON.stringify(key, null, 2) + '\n');
   return same;
 }
 

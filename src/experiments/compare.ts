@@ -17,6 +17,7 @@ import { CurveSeries, curvesSpec, writeChartBoth } from './plot';
 import {
   PairSummary, RunNumbers, TABLE_METRICS, csvTable, deltaT, fmtBase, fmtDt, fmtLj, fmtVerdict, mdTable, runNumbers, summarizePair, verdictRule,
 } from './summary';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export interface CompareOptions extends ExperimentOptions, Pick<ArmRunOptions, 'log' | 'stopAfterEpochs'> {}
 
@@ -35,9 +36,7 @@ const pct = (x: number) => x.toFixed(2);
 const secs = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 function writeText(file: string, s: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, s);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, s);
 }
 
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../runtime/session';
 import { EpochMetrics, METRIC_COLUMNS } from '../train/metrics';
+import { writeFileAtomic } from '../util/atomic-write';
 
 /** A Vega-Lite spec (kept loose: vega-lite's types are ESM-only). */
 export type VlSpec = Record<string, unknown>;
@@ -158,9 +159,7 @@ export function svgToPng(svg: string, scale = 2): Buffer {
 
 function writeAtomic(file: string, data: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, data, 'plot');
 }
 
 /** Writes a chart to `file`, SVG or PNG by its extension. */

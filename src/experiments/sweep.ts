@@ -16,6 +16,7 @@ import { ExperimentOptions, armConfig, dataSource, describeLj, describeModel, de
 import { SweepPoint, sweepSpec, writeChartBoth } from './plot';
 import { PairSummary, RunNumbers, TABLE_METRICS, csvTable, deltaT, fmtBase, fmtDt, fmtLj, fmtMeanStd, fmtVerdict, mdTable, runNumbers, summarizePair, verdictRule } from './summary';
 import { mean, std } from './stats';
+import { writeFileAtomic } from '../util/atomic-write';
 
 export interface SweepOptions extends Omit<ExperimentOptions, 'sigma' | 'n' | 'epsilon'>, Pick<ArmRunOptions, 'log' | 'stopAfterEpochs'> {
   sigmas?: number[];
@@ -43,9 +44,7 @@ export interface SweepResult {
 export const settingName = (s: SweepSetting) => `lj-sigma${s.sigma}-n${s.n}-eps${s.epsilon}`;
 
 function writeText(file: string, s: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, s);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, s);
 }
 
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
