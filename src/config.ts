@@ -10,6 +10,7 @@ import { validateLJOptions } from './losses/lj';
 import type { OptimizerConfig } from './optim/optimizers';
 import type { ScheduleConfig } from './optim/schedule';
 import { UserError } from './runtime/session';
+import { projectRoot } from './util/project-root';
 
 export interface LJConfig {
   enabled: boolean;
@@ -43,15 +44,7 @@ export interface RunConfig {
   train: TrainConfig;
 }
 
-/** The project root (holds presets/, data/); works from src/ and from dist/src/. */
-export function projectRoot(): string {
-  let d = __dirname;
-  for (let i = 0; i < 5; i++) {
-    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'presets'))) return d;
-    d = path.dirname(d);
-  }
-  return process.cwd();
-}
+export { projectRoot };
 
 export function presetsDir(): string {
   return path.join(projectRoot(), 'presets');

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Dataset, Normalize } from './dataset';
 import { DataError, readIdxImages, readIdxLabels } from './idx';
+import { projectRoot } from '../util/project-root';
 
 /** Mean of Fashion-MNIST training pixels scaled to [0, 1]. */
 export const FASHION_MNIST_MEAN = 0.286;
@@ -53,16 +54,6 @@ const CLASSES = 10;
 const SUBSET_DIR = path.join('data', 'fashion-mnist-subset');
 const FULL_DIR = path.join('data', 'fashion-mnist');
 
-/** The project root: the nearest folder above this file that holds a package.json. */
-function projectRoot(): string {
-  let d = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(d, 'package.json'))) return d;
-    const up = path.dirname(d);
-    if (up === d) return path.resolve(__dirname, '..', '..', '..'); // dist/src/data -> root
-    d = up;
-  }
-}
 
 /** The folders tried, in order, when no folder is given. */
 export function fashionMnistSearchPath(): string[] {
