@@ -46,7 +46,6 @@ export function applyTrainOverrides(cfg: RunConfig, o: TrainCliOptions): RunConf
   return validateConfig(c);
 }
 
-const writeAtomic = (file: string, data: Uint8Array | string): void => writeFileAtomic(file, data);
 
 export const RUN_CONFIG = 'run-config.json';
 
@@ -91,9 +90,9 @@ export async function trainRun(graphsDir: string, o: TrainCliOptions): Promise<T
       trainStep = encodeModel(buildNativeTrainStep(cfg, cfg.train.optimizer).model);
     }
     evalModel = fs.existsSync(path.join(graphsDir, 'eval.onnx')) ? fs.readFileSync(path.join(graphsDir, 'eval.onnx')) : encodeModel(buildEval(cfg));
-    writeAtomic(path.join(runDir, 'train_step.onnx'), trainStep);
-    writeAtomic(path.join(runDir, 'eval.onnx'), evalModel);
-    writeAtomic(path.join(runDir, RUN_CONFIG), JSON.stringify({ ...cfg, graphs: path.resolve(graphsDir), backend: 'native' }, null, 2) + '\n');
+    writeFileAtomic(path.join(runDir, 'train_step.onnx'), trainStep);
+    writeFileAtomic(path.join(runDir, 'eval.onnx'), evalModel);
+    writeFileAtomic(path.join(runDir, RUN_CONFIG), JSON.stringify({ ...cfg, graphs: path.resolve(graphsDir), backend: 'native' }, null, 2) + '\n');
   }
 
   const kind = cfg.train.optimizer;
@@ -185,9 +184,9 @@ async function trainRunOrt(graphsDir: string, manifest: Manifest, runDir: string
     }
     if (o.force) for (const f of ['last.ckpt', 'best.ckpt', 'metrics.csv', 'metrics.jsonl']) fs.rmSync(path.join(runDir, f), { force: true });
     fs.mkdirSync(runDir, { recursive: true });
-    writeAtomic(path.join(runDir, ORT_RUN_FILES.trainingModel), trainingModel);
-    writeAtomic(path.join(runDir, ORT_RUN_FILES.evalModel), evalModel);
-    writeAtomic(path.join(runDir, RUN_CONFIG), JSON.stringify({ ...cfg, graphs: path.resolve(graphsDir), backend: 'ort-training' }, null, 2) + '\n');
+    writeFileAtomic(path.join(runDir, ORT_RUN_FILES.trainingModel), trainingModel);
+    writeFileAtomic(path.join(runDir, ORT_RUN_FILES.evalModel), evalModel);
+    writeFileAtomic(path.join(runDir, RUN_CONFIG), JSON.stringify({ ...cfg, graphs: path.resolve(graphsDir), backend: 'ort-training' }, null, 2) + '\n');
     state = initialState([...init.params].map(([name, p]) => ({ name, shape: p.shape, data: p.data })), cfg.train.optimizer, cfg.train.seed, new Map());
     if (init.frozen?.size) state.frozen = new Set(init.frozen);
     log(`training on ONNX Runtime training (onnxruntime-web ${ORT_WEB_VERSION}, wasm, 1 thread)${state.frozen?.size ? `; frozen: ${[...state.frozen].join(', ')}` : ''}`);
@@ -207,7 +206,7 @@ async function trainRunOrt(graphsDir: string, manifest: Manifest, runDir: string
       const t = runCfg.train;
       const lrs = t.schedule === 'constant' ? t.lr : lrSchedule(t, run.stepsPerEpoch);
       const optimizerModel = encodeModel(ortOptimizerModel(t, lrs));
-      writeAtomic(path.join(runDir, ORT_RUN_FILES.optimizerModel), optimizerModel);
+      writeFileAtomic(path.join(runDir, ORT_RUN_FILES.optimizerModel), optimizerModel);
       return OrtTrainBackend.create(runCfg, st, {
         trainingModel: tm,
         evalModel: em,

@@ -35,9 +35,6 @@ export interface CompareResult {
 const pct = (x: number) => x.toFixed(2);
 const secs = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
-function writeText(file: string, s: string): void {
-  writeFileAtomic(file, s);
-}
 
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const base = resolveBaseConfig(o);
@@ -75,9 +72,9 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const summary = summarizePair(b, l);
   const ljLabel = `LJ (${describeLj(base.lj)})`;
   const markdown = compareMarkdown(base.preset, base, seeds, data, summary, b, l, ljLabel);
-  writeText(path.join(out, 'table.md'), markdown);
-  writeText(path.join(out, 'table.csv'), compareCsv(summary, seeds, base.train.epochs));
-  writeText(path.join(out, 'runs.csv'), runsCsv(seeds, b, l));
+  writeFileAtomic(path.join(out, 'table.md'), markdown);
+  writeFileAtomic(path.join(out, 'table.csv'), compareCsv(summary, seeds, base.train.epochs));
+  writeFileAtomic(path.join(out, 'runs.csv'), runsCsv(seeds, b, l));
   const series: CurveSeries[] = outcomes.map((x) => ({ series: x.arm.name.startsWith('baseline') ? 'baseline' : ljLabel, seed: x.arm.cfg.train.seed, metrics: x.metrics }));
   const spec = curvesSpec(series, { title: `${base.preset}: baseline vs LJ`, legend: 'arm' });
   const charts = await writeChartBoth(spec, path.join(out, 'curves'));

@@ -43,9 +43,6 @@ export interface SweepResult {
 
 export const settingName = (s: SweepSetting) => `lj-sigma${s.sigma}-n${s.n}-eps${s.epsilon}`;
 
-function writeText(file: string, s: string): void {
-  writeFileAtomic(file, s);
-}
 
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const base = resolveBaseConfig(o);
@@ -85,9 +82,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const perSetting = settings.map((s) => numbers(settingName(s)));
   const summaries = perSetting.map((l) => summarizePair(b, l));
   const markdown = sweepMarkdown(base, seeds, data, settings, summaries, b, perSetting);
-  writeText(path.join(out, 'table.md'), markdown);
-  writeText(path.join(out, 'table.csv'), sweepCsv(settings, summaries, seeds, base.train.epochs));
-  writeText(path.join(out, 'runs.csv'), sweepRunsCsv(seeds, settings, b, perSetting));
+  writeFileAtomic(path.join(out, 'table.md'), markdown);
+  writeFileAtomic(path.join(out, 'table.csv'), sweepCsv(settings, summaries, seeds, base.train.epochs));
+  writeFileAtomic(path.join(out, 'runs.csv'), sweepRunsCsv(seeds, settings, b, perSetting));
   const points: SweepPoint[] = [
     ...b.map((r, i) => ({ kind: 'baseline' as const, seed: seeds[i], test_acc: r.test_acc, max_test_acc: r.max_test_acc })),
     ...settings.flatMap((s, k) => perSetting[k].map((r, i) => ({ kind: 'lj' as const, ...s, seed: seeds[i], test_acc: r.test_acc, max_test_acc: r.max_test_acc }))),
